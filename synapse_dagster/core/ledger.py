@@ -1,0 +1,172 @@
+"""The ingestion ledger: a durable record of what already reached Synapse.
+
+The SDK has no idempotency key and its dedup code is unreachable, so a re-run uploads every file and
+creates every unit again. The ledger remembers, per Synapse target, which file versions were
+confirmed (with the checksum the server returned) and which units were created under which
+``dataset_key``. A unit is written as *pending* before its create request is sent and as *created*
+after the response, so a crash in between leaves a trace that tells the next run to ask the server
+instead of guessing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+create table if not exists uploaded_files (
+    target text not null,
+    fingerprint text not null,
+    checksum text not null,
+    data_file_id integer,
+    size integer not null,
+    uploaded_at real not null,
+    primary key (target, fingerprint)
+);
+create table if not exists units (
+    target text not null,
+    data_collection integer not null,
+    dataset_key text not null,
+    status text not null check (status in ('pending', 'created')),
+    unit_id integer,
+    batch text,
+    updated_at real not null,
+    primary key (target, data_collection, dataset_key)
+);
+create index if not exists units_pending on units (target, data_collection, status);
+"""
+
+
+@dataclass(frozen=True)
+class ConfirmedFile:
+    checksum: str
+    data_file_id: int | None
+    size: int
+
+
+class Ledger:
+    """Thread-safe SQLite ledger; one connection, serialized writes (WAL keeps readers unblocked)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.execute("pragma journal_mode=wal")
+        self._conn.execute("pragma synchronous=normal")
+        self._conn.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("begin immediate")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("rollback")
+                raise
+            self._conn.execute("commit")
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def confirmed_files(self, target: str, fingerprints: Iterable[str]) -> dict[str, ConfirmedFile]:
+        found: dict[str, ConfirmedFile] = {}
+        keys = list(fingerprints)
+        with self._lock:
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"select fingerprint, checksum, data_file_id, size from uploaded_files "
+                    f"where target = ? and fingerprint in ({marks})",
+                    [target, *chunk],
+                )
+                for fp, checksum, file_id, size in rows:
+                    found[fp] = ConfirmedFile(checksum, file_id, size)
+        return found
+
+    def record_files(self, target: str, confirmed: Iterable[tuple[str, ConfirmedFile]]) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.executemany(
+                "insert or replace into uploaded_files values (?, ?, ?, ?, ?, ?)",
+                [(target, fp, c.checksum, c.data_file_id, c.size, now) for fp, c in confirmed],
+            )
+
+    # --- units ----------------------------------------------------------------------------------
+
+    def unit_states(self, target: str, collection: int, keys: Iterable[str]) -> dict[str, tuple[str, int | None]]:
+        found: dict[str, tuple[str, int | None]] = {}
+        with self._lock:
+            for chunk in _chunks(list(keys), 500):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"select dataset_key, status, unit_id from units "
+                    f"where target = ? and data_collection = ? and dataset_key in ({marks})",
+                    [target, collection, *chunk],
+                )
+                for key, status, unit_id in rows:
+                    found[key] = (status, unit_id)
+        return found
+
+    def pending_keys(self, target: str, collection: int) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute(
+                "select dataset_key from units where target = ? and data_collection = ? and status = 'pending'",
+                (target, collection),
+            )
+            return [r[0] for r in rows]
+
+    def knows_collection(self, target: str, collection: int) -> bool:
+        with self._lock:
+            row = self._conn.execute(
+                "select 1 from units where target = ? and data_collection = ? limit 1", (target, collection)
+            ).fetchone()
+            return row is not None
+
+    def mark_pending(self, target: str, collection: int, keys: Iterable[str], batch: str) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.executemany(
+                "insert into units values (?, ?, ?, 'pending', null, ?, ?) "
+                "on conflict (target, data_collection, dataset_key) do update set "
+                "status = 'pending', batch = excluded.batch, updated_at = excluded.updated_at "
+                "where units.status = 'pending'",
+                [(target, collection, k, batch, now) for k in keys],
+            )
+
+    def mark_created(self, target: str, collection: int, created: Iterable[tuple[str, int | None]], batch: str) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.executemany(
+                "insert into units values (?, ?, ?, 'created', ?, ?, ?) "
+                "on conflict (target, data_collection, dataset_key) do update set "
+                "status = 'created', unit_id = excluded.unit_id, updated_at = excluded.updated_at",
+                [(target, collection, k, unit_id, batch, now) for k, unit_id in created],
+            )
+
+    def clear_pending(self, target: str, collection: int, keys: Iterable[str]) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "delete from units where target = ? and data_collection = ? and dataset_key = ? and status = 'pending'",
+                [(target, collection, k) for k in keys],
+            )
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

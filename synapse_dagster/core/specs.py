@@ -1,0 +1,104 @@
+"""A data collection's file specifications and meta schema, as plain data.
+
+The backend returns loosely shaped dicts; everything downstream wants a small immutable view that
+answers "which spec takes a file with this extension?" without re-parsing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def normalize_extension(ext: str) -> str:
+    """``'PNG'``, ``'.png'`` and ``'png'`` all mean ``'.png'`` (the SDK matches case-insensitively)."""
+    ext = ext.strip().lower()
+    return ext if ext.startswith(".") else f".{ext}"
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    name: str
+    extensions: tuple[str, ...]
+    is_required: bool
+    file_type: str = ""
+    is_primary: bool = False
+
+    def accepts(self, extension: str) -> bool:
+        # A spec without extensions accepts nothing by extension; mapping it needs explicit rules.
+        return normalize_extension(extension) in self.extensions
+
+    def describe(self) -> str:
+        return f"{self.name} ({' '.join(self.extensions) or 'no extensions'})"
+
+
+@dataclass(frozen=True)
+class CollectionSpecs:
+    collection_id: int
+    name: str
+    specs: tuple[FileSpec, ...]
+    meta_schema: Mapping[str, Any] | None = None
+    _by_name: Mapping[str, FileSpec] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {spec.name: spec for spec in self.specs})
+
+    @classmethod
+    def from_api(cls, collection: Mapping[str, Any]) -> CollectionSpecs:
+        """Build from ``BackendClient.get_data_collection`` output, rejecting shapes we cannot upload to."""
+        raw_specs = collection.get("file_specifications") or []
+        if not isinstance(raw_specs, list) or not raw_specs:
+            raise ValueError(
+                f"data collection {collection.get('id')} has no file specifications; "
+                "add at least one in Synapse before ingesting"
+            )
+        specs = []
+        for raw in raw_specs:
+            name = raw.get("name")
+            if not name:
+                raise ValueError(f"data collection {collection.get('id')} has a file specification without a name")
+            specs.append(
+                FileSpec(
+                    name=name,
+                    extensions=tuple(dict.fromkeys(normalize_extension(e) for e in raw.get("extensions") or [])),
+                    is_required=bool(raw.get("is_required", False)),
+                    file_type=str(raw.get("file_type") or ""),
+                    is_primary=bool(raw.get("is_primary", False)),
+                )
+            )
+        meta = collection.get("meta") or {}
+        schema = meta.get("data_unit_meta_schema") if isinstance(meta, Mapping) else None
+        return cls(
+            collection_id=int(collection["id"]),
+            name=str(collection.get("name") or f"collection {collection['id']}"),
+            specs=tuple(specs),
+            meta_schema=schema or None,
+        )
+
+    def spec(self, name: str) -> FileSpec | None:
+        return self._by_name.get(name)
+
+    @property
+    def required(self) -> tuple[FileSpec, ...]:
+        return tuple(s for s in self.specs if s.is_required)
+
+    def specs_for_extension(self, extension: str) -> list[FileSpec]:
+        return [s for s in self.specs if s.accepts(extension)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "collection_id": self.collection_id,
+            "name": self.name,
+            "specs": [
+                {
+                    "name": s.name,
+                    "extensions": list(s.extensions),
+                    "is_required": s.is_required,
+                    "file_type": s.file_type,
+                    "is_primary": s.is_primary,
+                }
+                for s in self.specs
+            ],
+            "meta_schema": self.meta_schema,
+        }

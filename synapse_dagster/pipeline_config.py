@@ -1,0 +1,190 @@
+"""The pipeline file: which sources feed which Synapse data collection, and how.
+
+Definitions are built from this file, so every mistake in it must surface when the code location
+loads, with the pipeline and the field named; pydantic with ``extra='forbid'`` gives us that for
+free, and :func:`load_pipeline_file` turns its errors into one readable message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PIPELINES_ENV = "SYNAPSE_DAGSTER_PIPELINES"
+DEFAULT_PIPELINE_FILE = "pipelines.yaml"
+
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+
+
+class PipelineConfigError(ValueError):
+    """A pipeline file that cannot be used; the message names the file, pipeline and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GroupBy(StrEnum):
+    """How files become data units (the seed's directory patterns)."""
+
+    SUBDIRECTORY = "subdirectory"  # pattern 1: each top-level folder of the batch is one unit
+    STEM = "stem"  # pattern 3: files sharing a name stem are one unit
+
+
+class BatchMode(StrEnum):
+    FOLDERS = "folders"  # every immediate sub-folder of the source is one batch (partition)
+    KEYS = "keys"  # partition keys are free labels; every batch reads the whole source
+
+
+class SourceConfig(_Strict):
+    path: Annotated[str, Field(min_length=1)]
+    is_recursive: bool = True
+
+
+class BatchConfig(_Strict):
+    mode: BatchMode = BatchMode.FOLDERS
+
+
+class MetadataConfig(_Strict):
+    excel_path: str | None = Field(
+        default=None,
+        description="Excel/CSV metadata file. Absolute, or relative to the batch folder. When unset, "
+        "meta.xlsx, meta.xls, metadata.xlsx, metadata.xls and meta.csv are looked for in the batch folder.",
+    )
+    key_column: str | None = Field(
+        default=None, description="Column matched exactly against the unit's group key; default: the first column."
+    )
+    directory_field: str | None = Field(
+        default=None, description="Meta field that receives the unit's folder name (or stem)."
+    )
+    static: dict[str, Any] = Field(default_factory=dict, description="Values put into every unit's meta.")
+
+
+class PipelineConfig(_Strict):
+    name: str
+    data_collection: Annotated[int, Field(gt=0)]
+    storage: Annotated[int, Field(gt=0)]
+    project: Annotated[int, Field(gt=0)] | None = None
+    source: SourceConfig | None = None
+    assets: dict[str, SourceConfig] | None = None
+    batches: BatchConfig = BatchConfig()
+    group_by: GroupBy = GroupBy.SUBDIRECTORY
+    metadata: MetadataConfig = MetadataConfig()
+    dataset_key_template: str = "{batch}/{group_key}"
+    max_file_size_mb: Annotated[int, Field(gt=0)] = 50
+    creating_data_unit_batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    upload_max_workers: Annotated[int, Field(ge=1, le=100)] = 16
+    max_invalid_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    description: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_identifier(cls, value: str) -> str:
+        if not _NAME_RE.match(value):
+            raise ValueError(
+                "must start with a letter and hold only letters, digits and '_' (it becomes a Dagster asset prefix)"
+            )
+        return value
+
+    @field_validator("dataset_key_template")
+    @classmethod
+    def _template_fields(cls, value: str) -> str:
+        allowed = {"pipeline", "batch", "group_key"}
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name}
+        except ValueError as exc:
+            raise ValueError(f"is not a valid format string: {exc}") from exc
+        unknown = fields - allowed
+        if unknown:
+            raise ValueError(f"uses unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if "group_key" not in fields:
+            raise ValueError("must contain {group_key}, or every unit of a batch gets the same key")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_mode(self) -> PipelineConfig:
+        if (self.source is None) == (self.assets is None):
+            raise ValueError("give exactly one of 'source' (single-path mode) or 'assets' (multi-path mode)")
+        if self.assets is not None and not self.assets:
+            raise ValueError("'assets' must name at least one file specification")
+        return self
+
+    @property
+    def single_path(self) -> bool:
+        return self.source is not None
+
+    def source_paths(self) -> dict[str | None, SourceConfig]:
+        """Spec name -> source (``None`` as key in single-path mode)."""
+        if self.source is not None:
+            return {None: self.source}
+        return dict(self.assets or {})
+
+
+class PipelineFile(_Strict):
+    pipelines: list[PipelineConfig]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> PipelineFile:
+        seen: set[str] = set()
+        for pipeline in self.pipelines:
+            if pipeline.name in seen:
+                raise ValueError(f"pipeline name '{pipeline.name}' is used twice")
+            seen.add(pipeline.name)
+        return self
+
+
+def _describe_error(data: Any, error: dict[str, Any]) -> str:
+    loc = list(error["loc"])
+    where = ""
+    if len(loc) >= 2 and loc[0] == "pipelines" and isinstance(loc[1], int):
+        index = loc[1]
+        name = None
+        try:
+            name = data["pipelines"][index].get("name")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            pass
+        where = f"pipeline '{name}'" if name else f"pipeline #{index + 1}"
+        loc = loc[2:]
+    field = ".".join(str(part) for part in loc if not str(part).startswith("function-after"))
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling; see README 'Pipeline file')"
+    parts = [p for p in (where, f"field '{field}'" if field else "") if p]
+    return f"{', '.join(parts)}: {message}" if parts else message
+
+
+def parse_pipeline_file(data: Any, *, origin: str = "<pipeline file>") -> PipelineFile:
+    if not isinstance(data, dict) or "pipelines" not in data:
+        raise PipelineConfigError(f"{origin}: expected a mapping with a top-level 'pipelines:' list")
+    try:
+        return PipelineFile.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe_error(data, err) for err in exc.errors()]
+        raise PipelineConfigError(f"{origin} is invalid:\n  - " + "\n  - ".join(lines)) from None
+
+
+def pipeline_file_path(path: str | os.PathLike[str] | None = None) -> Path:
+    chosen = path or os.environ.get(PIPELINES_ENV) or DEFAULT_PIPELINE_FILE
+    return Path(chosen).expanduser().resolve()
+
+
+def load_pipeline_file(path: str | os.PathLike[str] | None = None) -> tuple[PipelineFile, Path]:
+    """Read and validate the pipeline file; returns it with its absolute path (relative sources resolve there)."""
+    file_path = pipeline_file_path(path)
+    if not file_path.is_file():
+        raise PipelineConfigError(
+            f"pipeline file {file_path} does not exist; set {PIPELINES_ENV} to your pipeline file "
+            f"or create {DEFAULT_PIPELINE_FILE} in the working directory"
+        )
+    try:
+        data = yaml.safe_load(file_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PipelineConfigError(f"{file_path} is not valid YAML: {exc}") from None
+    return parse_pipeline_file(data, origin=str(file_path)), file_path

@@ -1,0 +1,61 @@
+import pytest
+
+from synapse_dagster.pipeline_config import PipelineConfigError, load_pipeline_file, parse_pipeline_file
+
+GOOD = {"name": "scans", "data_collection": 1, "storage": 2, "source": {"path": "/data"}}
+
+
+def test_minimal_pipeline_gets_defaults():
+    parsed = parse_pipeline_file({"pipelines": [GOOD]})
+    pipeline = parsed.pipelines[0]
+    assert pipeline.single_path and pipeline.source.is_recursive
+    assert pipeline.creating_data_unit_batch_size == 100
+    assert pipeline.dataset_key_template == "{batch}/{group_key}"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"data_colection": 1}, "pipeline 'scans', field 'data_colection': unknown field"),
+        ({"storage": 0}, "pipeline 'scans', field 'storage': Input should be greater than 0"),
+        ({"creating_data_unit_batch_size": 5000}, "field 'creating_data_unit_batch_size'"),
+        ({"group_by": "by_magic"}, "field 'group_by': Input should be 'subdirectory' or 'stem'"),
+        ({"dataset_key_template": "{batch}"}, "must contain {group_key}"),
+        ({"dataset_key_template": "{nope}/{group_key}"}, "unknown field(s) ['nope']"),
+        ({"assets": {"image_1": {"path": "/x"}}}, "give exactly one of 'source'"),
+        ({"name": "has space"}, "field 'name': Value error, must start with a letter"),
+    ],
+)
+def test_errors_name_the_pipeline_and_the_field(change, expected):
+    with pytest.raises(PipelineConfigError) as err:
+        parse_pipeline_file({"pipelines": [{**GOOD, **change}]}, origin="p.yaml")
+    assert expected in str(err.value)
+    assert str(err.value).startswith("p.yaml is invalid")
+
+
+def test_nested_field_path_and_pipeline_position_when_unnamed():
+    bad = {k: v for k, v in GOOD.items() if k != "name"}
+    bad["source"] = {"path": "/d", "recursive": True}
+    with pytest.raises(PipelineConfigError) as err:
+        parse_pipeline_file({"pipelines": [GOOD, bad]})
+    message = str(err.value)
+    assert "pipeline #2, field 'name': Field required" in message
+    assert "pipeline #2, field 'source.recursive': unknown field" in message
+
+
+def test_duplicate_pipeline_names_rejected():
+    with pytest.raises(PipelineConfigError, match="pipeline name 'scans' is used twice"):
+        parse_pipeline_file({"pipelines": [GOOD, GOOD]})
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(PipelineConfigError, match="does not exist; set SYNAPSE_DAGSTER_PIPELINES"):
+        load_pipeline_file(tmp_path / "nope.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("pipelines: [\n")
+    with pytest.raises(PipelineConfigError, match="is not valid YAML"):
+        load_pipeline_file(broken)
+    wrong_shape = tmp_path / "shape.yaml"
+    wrong_shape.write_text("- a\n- b\n")
+    with pytest.raises(PipelineConfigError, match="top-level 'pipelines:' list"):
+        load_pipeline_file(wrong_shape)
