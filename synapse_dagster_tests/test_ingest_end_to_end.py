@@ -1,0 +1,147 @@
+"""The whole graph for a batch, through Dagster, the real SDK client and the sandbox over HTTP.
+
+Assertions are on what landed in the sandbox: units, their meta with types, and the stored bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from synapse_dagster.definitions import build_definitions
+from synapse_dagster.demo_data import generate_batch
+from synapse_dagster.pipeline_config import parse_pipeline_file
+
+BATCH = "b001"
+
+
+def make_pipeline(tmp_path: Path, collection: int, **overrides) -> tuple[dg.Definitions, Path]:
+    config = {
+        "name": "xray",
+        "data_collection": collection,
+        "storage": 1,
+        "source": {"path": "incoming"},
+        "metadata": {"key_column": "patient_id", "static": {"site": "test-site"}},
+        "creating_data_unit_batch_size": 4,
+        **overrides,
+    }
+    (tmp_path / "pipelines.yaml").write_text(yaml.safe_dump({"pipelines": [config]}))
+    pipelines = parse_pipeline_file({"pipelines": [config]})
+    state_dir = tmp_path / "state"
+    return build_definitions(pipelines, base_dir=tmp_path, state_dir=state_dir), state_dir
+
+
+def run(defs: dg.Definitions, instance: dg.DagsterInstance, batch: str = BATCH) -> dg.ExecuteInProcessResult:
+    if not instance.has_dynamic_partition("xray_batches", batch):
+        instance.add_dynamic_partitions("xray_batches", [batch])
+    return defs.resolve_job_def("xray_ingest").execute_in_process(instance=instance, partition_key=batch, raise_on_error=False)
+
+
+def sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read()
+
+
+@pytest.fixture
+def batch(tmp_path) -> dict:
+    return generate_batch(tmp_path / "incoming" / BATCH, units=8, seed=3, image_size=32)
+
+
+def test_batch_lands_in_the_collection_with_typed_meta_and_exact_bytes(tmp_path, synapse_env, collection, batch):
+    defs, _ = make_pipeline(tmp_path, collection)
+    with dg.instance_for_test() as instance:
+        result = run(defs, instance)
+    assert result.success
+    units = synapse_env.units(collection)
+    by_pid = {u["meta"]["patient_id"]: u for u in units}
+    assert sorted(by_pid) == sorted(batch["valid"]) and len(units) == len(batch["valid"]) == 5
+    for pid, unit in by_pid.items():
+        meta = unit["meta"]
+        assert meta["dataset_key"] == f"{BATCH}/{pid}"
+        assert type(meta["age"]) is int and type(meta["has_finding"]) is bool
+        assert meta["site"] == "test-site" and meta["scan_date"].startswith("2026-11-")
+        for spec, name in (("image_1", "scan.png"), ("label_1", "label.json")):
+            source = tmp_path / "incoming" / BATCH / pid / name
+            assert unit["files"][spec]["checksum"] == sha1(source)
+            assert download(unit["files"][spec]["url"]) == source.read_bytes()
+    # The held-back units never reached the sandbox, and the report says why.
+    plan = result.output_for_node("xray__validated_meta")
+    reasons = {u.group_key: " ".join(u.problems) for u in plan.invalid_units}
+    assert set(reasons) == set(batch["invalid"])
+    assert "SCRIPT_INJECTION" in reasons["P0006"] and "cannot be read as integer" in reasons["P0007"]
+    assert "missing required spec 'label_1" in reasons["P0008"]
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"batch_is_uploadable": True, "all_valid_units_created": True}
+
+
+def test_rematerializing_creates_nothing_and_uploads_nothing(tmp_path, synapse_env, collection, batch):
+    defs, _ = make_pipeline(tmp_path, collection)
+    with dg.instance_for_test() as instance:
+        assert run(defs, instance).success
+        first = {u["id"] for u in synapse_env.units(collection)}
+        uploads_before = _presigned_requests(synapse_env)
+        again = run(defs, instance)
+    assert again.success
+    assert {u["id"] for u in synapse_env.units(collection)} == first
+    created = again.output_for_node("xray__created_units")
+    assert [o.status for o in created.outcomes.values()] == ["existing"] * len(first)
+    assert not created.reconciled and created.requests_sent == 0
+    assert _presigned_requests(synapse_env) == uploads_before
+
+
+def test_lost_ledger_reconciles_with_the_server_instead_of_duplicating(tmp_path, synapse_env, collection, batch):
+    defs, state_dir = make_pipeline(tmp_path, collection)
+    with dg.instance_for_test() as instance:
+        assert run(defs, instance).success
+        before = sorted(u["id"] for u in synapse_env.units(collection))
+        shutil.rmtree(state_dir)
+        again = run(defs, instance)
+    assert again.success
+    assert sorted(u["id"] for u in synapse_env.units(collection)) == before
+    assert again.output_for_node("xray__created_units").reconciled
+
+
+def test_mostly_invalid_batch_is_blocked_before_upload(tmp_path, synapse_env, collection, batch):
+    defs, _ = make_pipeline(tmp_path, collection, max_invalid_fraction=0.2)
+    with dg.instance_for_test() as instance:
+        result = run(defs, instance)
+    assert not result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"batch_is_uploadable": False}
+    executed = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    assert "xray__uploaded_files" not in executed and "xray__created_units" not in executed
+    assert synapse_env.units(collection) == []
+
+
+def test_wrong_token_fails_clearly_without_leaking_it(tmp_path, synapse_env, collection, batch, monkeypatch):
+    monkeypatch.setenv("SYNAPSE_ACCESS_TOKEN", "wrong-token-value-123")
+    defs, _ = make_pipeline(tmp_path, collection)
+    with dg.instance_for_test() as instance:
+        result = run(defs, instance)
+        logs = "\n".join(str(e.message) for e in instance.all_logs(result.run_id))
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "rejected the access token (401)" in failure.event_specific_data.error.message
+    assert "wrong-token-value-123" not in logs
+
+
+def _presigned_requests(sandbox) -> int:
+    stats = sandbox.stats()
+    return sum(count for route, count in _flatten(stats) if "presigned_upload/upload" in route)
+
+
+def _flatten(stats) -> list[tuple[str, int]]:
+    if isinstance(stats, dict):
+        items = stats.get("requests", stats)
+        return [(str(k), int(v)) for k, v in items.items() if isinstance(v, int)]
+    return []
