@@ -72,14 +72,16 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         try:
             raw = client.get_data_collection(collection_id)
             storage = client.get_storage(pipeline.storage)
+            project = client.get_project(pipeline.project) if pipeline.project else None
         except AuthenticationError:
             raise dg.Failure(f"Synapse at {creds.host} rejected the access token (401); set SYNAPSE_ACCESS_TOKEN or run 'synapse login'") from None
         except AuthorizationError:
             raise dg.Failure(f"the access token may not read data collection {collection_id} or storage {pipeline.storage} (403)") from None
         except NotFoundError as exc:
             raise dg.Failure(
-                f"pipeline '{pipeline.name}': Synapse at {creds.host} has no data collection {collection_id} or "
-                f"storage {pipeline.storage} ({redact(str(exc))}); check data_collection/storage in the pipeline file"
+                f"pipeline '{pipeline.name}': Synapse at {creds.host} has no data collection {collection_id}, storage "
+                f"{pipeline.storage} or project {pipeline.project} ({redact(str(exc))}); check data_collection, storage "
+                "and project in the pipeline file"
             ) from None
         except ClientConnectionError as exc:
             raise dg.Failure(f"cannot reach Synapse at {creds.host}: {redact(str(exc))}; check SYNAPSE_HOST") from None
@@ -101,6 +103,7 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
                 ),
                 "meta_schema": dg.MetadataValue.json(dict(schema)) if schema else "none (meta is not validated)",
                 "required_meta_fields": ", ".join(required_meta) or "none",
+                "project": f"{project.get('title') or project.get('name') or '?'} (id {pipeline.project})" if project else "none",
             },
         )
 
