@@ -54,6 +54,7 @@ _ROUTES = [
     ("GET", "/projects/<int:pk>/", "get_project"),
     ("POST", "/tasks/", "create_tasks"),
     ("GET", "/tasks/", "list_tasks"),
+    ("GET", "/sdk/tasks/", "list_tasks"),
     ("PUT", "/_storage/upload/<path:file_key>", "storage_put"),
     ("GET", "/_storage/files/<int:pk>/<path:name>", "storage_get"),
     ("GET", "/_sandbox/health", "admin_health"),
@@ -316,7 +317,10 @@ class SandboxApp:
         body = _json_body(request, allow_list=True)
         if isinstance(body, list):
             return json_response(self.store.create_units(body), 201)
-        return json_response(self.store.create_units([body])[0], 201)
+        try:
+            return json_response(self.store.create_units([body])[0], 201)
+        except ApiError as exc:  # one object in, one error object out
+            raise ApiError(exc.status, exc.body[0] if isinstance(exc.body, list) else exc.body) from None
 
     def list_units(self, request: Request) -> Response:
         page, size, offset = self._page(request)
