@@ -21,9 +21,14 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.synapse-dagster-stamp 2>/dev/nul
   PY="$(find_python)"
   echo "setting up .venv with $("$PY" --version) (first run takes about a minute)" >&2
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock >&2
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . >&2
+  log=.venv/pip-install.log
+  if ! { .venv/bin/python -m pip install --disable-pip-version-check --upgrade pip &&
+         .venv/bin/python -m pip install --disable-pip-version-check -r requirements.lock &&
+         .venv/bin/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e . ; } >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "installing the dependencies failed; the whole pip output is in $ROOT/$log" >&2
+    exit 1
+  fi
   echo "$stamp_value" > .venv/.synapse-dagster-stamp
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

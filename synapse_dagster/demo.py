@@ -122,7 +122,8 @@ def run_batch(pipeline_file: Path, batch: str, *, pipeline: str) -> Any:
     if not instance.has_dynamic_partition(partitions.name, batch):
         instance.add_dynamic_partitions(partitions.name, [batch])
     job = defs.resolve_job_def(ingest_job_name(config))
-    return job.execute_in_process(instance=instance, partition_key=batch, raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": os.environ.get("SYNAPSE_DAGSTER_LOG_LEVEL", "WARNING")}}}}
+    return job.execute_in_process(instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet)
 
 
 def _output(result: Any, name: str) -> Any:
