@@ -16,10 +16,14 @@ from synapse_sdk.exceptions import AuthenticationError, AuthorizationError, Clie
 from synapse_dagster import reports
 from synapse_dagster.batch_sources import batch_sources, check_multi_path_specs, list_batch
 from synapse_dagster.core.creation import UnitRequest, UnitStatus, create_units
-from synapse_dagster.core.grouping import GroupingResult, IssueKind, group_files
+from synapse_dagster.core.gates import GATE_DESCRIPTIONS, evaluate_gates
+from synapse_dagster.core.grouping import GroupingResult, IssueKind, Organization, OrganizationError, group_files
 from synapse_dagster.core.inventory import SourceFile
-from synapse_dagster.core.metadata import find_metadata_file, read_metadata_table
+from synapse_dagster.core.layout_detection import Detection, detect_pattern
+from synapse_dagster.core.layouts import SpecNames
+from synapse_dagster.core.metadata_sheets import MetadataError, find_metadata_file, read_metadata_table
 from synapse_dagster.core.plan import BatchPlan, plan_batch
+from synapse_dagster.core.plan_report import plan_markdown
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.screening import unsafe_reason
 from synapse_dagster.core.specs import CollectionSpecs
@@ -36,7 +40,6 @@ ASSET_NAMES = (
     "uploaded_files",
     "created_units",
 )
-UPLOADABLE_CHECK = "batch_is_uploadable"
 ALL_CREATED_CHECK = "all_valid_units_created"
 
 
@@ -145,8 +148,8 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
             "collection_specs": dg.AssetIn(key("collection_specs")),
             "source_inventory": dg.AssetIn(key("source_inventory")),
         },
-        description=f"Files grouped into data units by {pipeline.group_by.value} and mapped to specs; "
-        "every file is in one unit or in the report.",
+        description="Files grouped into data units by the batch's directory pattern (detected or set) and mapped "
+        "to specs; every file is in one unit or in the report.",
         kinds={"python"},
         **common,
     )
@@ -154,21 +157,35 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         context: dg.AssetExecutionContext, collection_specs: CollectionSpecs, source_inventory: Inventory
     ) -> dg.Output[GroupingResult]:
         reserved = _metadata_file_reservation(pipeline, source_inventory)
-        grouping = group_files(source_inventory.files, collection_specs, pipeline.group_by, reserved=reserved)
+        detection = _pattern_for(pipeline, collection_specs, source_inventory.files)
+        organization = Organization(
+            pattern=detection.pattern,
+            rules=pipeline.rules.rule_set() if pipeline.rules else None,
+            spec_aliases={k: tuple(v) for k, v in pipeline.spec_aliases.items()},
+            sidecars=tuple(pipeline.metadata.sidecars),
+        )
+        try:
+            grouping = group_files(source_inventory.files, collection_specs, organization, reserved=reserved)
+        except OrganizationError as exc:
+            raise dg.Failure(f"pipeline '{pipeline.name}': {exc}; fix the pipeline file") from None
+        grouping.detection = detection
         issue_counts = Counter(i.kind for i in grouping.issues)
         return dg.Output(
             grouping,
             metadata={
                 "dagster/row_count": len(grouping.units),
+                "pattern": detection.describe(),
+                "pattern_evidence": dg.MetadataValue.md("\n".join(f"- {e}" for e in detection.evidence) or "-"),
                 "units": len(grouping.units),
                 "complete_units": len(grouping.complete_units),
                 "incomplete_units": len(grouping.incomplete_units),
                 "unmatched_files": issue_counts.get(IssueKind.UNMATCHED, 0),
                 "ambiguous_files": issue_counts.get(IssueKind.AMBIGUOUS, 0),
                 "excluded_files": issue_counts.get(IssueKind.EXCLUDED, 0),
+                "metadata_files": issue_counts.get(IssueKind.METADATA, 0) + sum(len(u.sidecars) for u in grouping.units),
                 "units_sample": reports.table(
                     [
-                        {"group_key": u.group_key, "files": ", ".join(f"{s}={f.name}" for s, f in sorted(u.files.items())),
+                        {"group_key": u.group_key, "files": ", ".join(f"{s}={f.relative_path}" for s, f in sorted(u.files.items())),
                          "problems": "; ".join(u.problems)}
                         for u in grouping.units
                     ],
@@ -181,44 +198,52 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
             },
         )
 
+    gate_specs = [
+        dg.AssetCheckSpec(name, asset=key("validated_meta"), blocking=True, description=text)
+        for name, text in GATE_DESCRIPTIONS.items()
+    ]
+
     @dg.asset(
         key=key("validated_meta"),
         ins={
             "collection_specs": dg.AssetIn(key("collection_specs")),
             "grouped_data_units": dg.AssetIn(key("grouped_data_units")),
         },
-        check_specs=[
-            dg.AssetCheckSpec(
-                UPLOADABLE_CHECK,
-                asset=key("validated_meta"),
-                blocking=True,
-                description=f"At least one valid unit, and at most {pipeline.max_invalid_fraction:.0%} of units held back.",
-            )
-        ],
-        description="Each unit's meta merged (sheet, folder, static values), coerced and validated against the "
-        "collection's meta schema; unsafe or oversized files hold their unit back.",
+        check_specs=gate_specs,
+        description="The batch's reviewed plan: each unit's meta merged from its sources with provenance, coerced "
+        "and validated against the collection's meta schema; incomplete units, invalid meta, unsafe or oversized "
+        "files hold their unit back. Materializing up to here is a dry run: nothing is written to Synapse.",
         kinds={"python"},
         **common,
     )
-    def validated_meta(context: dg.AssetExecutionContext, collection_specs: CollectionSpecs, grouped_data_units: GroupingResult):
+    def validated_meta(
+        context: dg.AssetExecutionContext,
+        synapse: SynapseResource,
+        collection_specs: CollectionSpecs,
+        grouped_data_units: GroupingResult,
+    ):
         batch = context.partition_key
         sources = batch_sources(pipeline, batch, base_dir)
         sheet = None
-        if pipeline.single_path or pipeline.metadata.excel_path:
-            sheet_path = find_metadata_file(sources[0].root, pipeline.metadata.excel_path)
-            if sheet_path is not None:
-                sheet = read_metadata_table(sheet_path, pipeline.metadata.key_column)
+        try:
+            if pipeline.single_path or pipeline.metadata.excel_path:
+                storage_root = _local_storage_root(synapse, pipeline) if pipeline.metadata.excel_path else None
+                sheet_path = find_metadata_file(sources[0].root, pipeline.metadata.excel_path, storage_root=storage_root)
+                if sheet_path is not None:
+                    sheet = read_metadata_table(sheet_path, pipeline.metadata.key_column)
+        except MetadataError as exc:
+            raise dg.Failure(f"pipeline '{pipeline.name}', batch '{batch}': {exc}") from None
         plan = plan_batch(
             grouped_data_units,
             collection_specs,
             pipeline=pipeline.name,
             batch=batch,
             dataset_key_template=pipeline.dataset_key_template,
+            recipe=pipeline.metadata.recipe(),
             sheet=sheet,
-            directory_field=pipeline.metadata.directory_field,
-            static_meta=pipeline.metadata.static,
             max_file_bytes=pipeline.max_file_size_mb * 2**20,
             screen=unsafe_reason,
+            detection=grouped_data_units.detection,
         )
         valid, invalid = plan.valid_units, plan.invalid_units
         yield dg.Output(
@@ -231,28 +256,26 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
                 "metadata_sheet": plan.metadata_file or "none",
                 "sheet_rows_without_unit": len(plan.sheet_rows_without_unit),
                 "units_without_sheet_row": len(plan.units_without_sheet_row),
+                "problems_by_kind": dg.MetadataValue.json(dict(plan.problem_counts())),
                 "invalid_report": dg.MetadataValue.md(
                     reports.reasons_markdown("Held back", [(u.group_key, u.problems) for u in invalid])
                 ),
+                "plan": dg.MetadataValue.md(plan_markdown(plan)),
                 "units": reports.table(
                     [{"dataset_key": u.dataset_key, "valid": u.is_valid, "meta": _json(u.meta), "problems": "; ".join(u.problems)} for u in plan.units],
                     [("dataset_key", "string"), ("valid", "bool"), ("meta", "string"), ("problems", "string")],
                 ),
             },
         )
-        share = plan.invalid_fraction
-        passed = bool(valid) and share <= pipeline.max_invalid_fraction
-        yield dg.AssetCheckResult(
-            check_name=UPLOADABLE_CHECK,
-            asset_key=key("validated_meta"),
-            passed=passed,
-            description=(
-                f"{len(valid)} of {len(plan.units)} units valid ({share:.0%} held back, limit {pipeline.max_invalid_fraction:.0%})"
-                if plan.units
-                else "the batch holds no data units"
-            ),
-            metadata={"valid_units": len(valid), "invalid_units": len(invalid), "invalid_fraction": float(share)},
-        )
+        for gate in evaluate_gates(plan, pipeline.max_invalid_fraction):
+            yield dg.AssetCheckResult(
+                check_name=gate.name,
+                asset_key=key("validated_meta"),
+                passed=gate.passed,
+                severity=dg.AssetCheckSeverity.WARN if not (gate.passed or gate.blocking_failure) else dg.AssetCheckSeverity.ERROR,
+                description=gate.description,
+                metadata={"held_back_units": len(gate.held_back), "units": ", ".join(gate.held_back[:50]) or "none"},
+            )
 
     @dg.asset(
         key=key("uploaded_files"),
@@ -392,6 +415,23 @@ def _metadata_file_reservation(pipeline: PipelineConfig, inventory: Inventory) -
     except ValueError:
         return {}
     return {rel: "metadata sheet"}
+
+
+def _pattern_for(pipeline: PipelineConfig, specs: CollectionSpecs, files: list[SourceFile]) -> Detection:
+    fixed = pipeline.fixed_pattern
+    if fixed is not None:
+        return Detection(fixed, [f"pattern '{fixed.value}' is set in the pipeline file"], detected=False)
+    aliases = {k: tuple(v) for k, v in pipeline.spec_aliases.items()}
+    return detect_pattern(files, SpecNames(specs, aliases))
+
+
+def _local_storage_root(synapse: SynapseResource, pipeline: PipelineConfig) -> Path | None:
+    """The storage's folder when it is on this machine, for storage-relative metadata paths."""
+    storage = synapse.client().get_storage(pipeline.storage)
+    if getattr(storage, "provider", "") in ("file_system", "local"):
+        location = (getattr(storage, "configuration", None) or {}).get("location")
+        return Path(location).expanduser() if location else None
+    return None
 
 
 def _json(value: object) -> str:

@@ -20,6 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     ingest.add_argument("--pipeline", required=True)
     ingest.add_argument("--batch", required=True)
 
+    plan = sub.add_parser("plan", help="dry run: materialize up to validated_meta and print the batch's plan; writes nothing to Synapse")
+    plan.add_argument("--pipelines", default=None)
+    plan.add_argument("--pipeline", required=True)
+    plan.add_argument("--batch", required=True)
+    plan.add_argument("--out", default=None, help="also write the plan (markdown) to this file")
+    plan.add_argument("--units", type=int, default=50, help="how many units to show in full (held-back units first)")
+
     batches = sub.add_parser("batches", help="list the batch folders a folders-mode pipeline can see")
     batches.add_argument("--pipelines", default=None)
     batches.add_argument("--pipeline", required=True)
@@ -38,12 +45,27 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_demo(Path(args.root), port=args.port)
     if args.command == "ingest":
-        from synapse_dagster.demo import print_report, run_batch
         from synapse_dagster.pipeline_config import pipeline_file_path
+        from synapse_dagster.runs import print_report, run_batch
 
         result = run_batch(pipeline_file_path(args.pipelines), args.batch, pipeline=args.pipeline)
-        print_report(result, title=f"pipeline {args.pipeline}, batch {args.batch}")
+        print_report(result, args.pipeline, title=f"pipeline {args.pipeline}, batch {args.batch}")
         return 0 if result.success else 1
+    if args.command == "plan":
+        from synapse_dagster.core.plan_report import plan_markdown
+        from synapse_dagster.pipeline_config import pipeline_file_path
+        from synapse_dagster.runs import output_of, print_report, run_batch
+
+        result = run_batch(pipeline_file_path(args.pipelines), args.batch, pipeline=args.pipeline, dry_run=True)
+        planned = output_of(result, args.pipeline, "validated_meta")
+        if planned is not None:
+            document = plan_markdown(planned, unit_limit=args.units)
+            print(document)
+            if args.out:
+                Path(args.out).write_text(document, encoding="utf-8")
+        print_report(result, args.pipeline, title=f"dry run of pipeline {args.pipeline}, batch {args.batch} (nothing was sent)")
+        blocked = any(not c.passed and c.severity.value == "ERROR" for c in result.get_asset_check_evaluations())
+        return 0 if result.success and planned is not None and not blocked else 1
     if args.command == "batches":
         from synapse_dagster.batch_sources import list_existing_batches
         from synapse_dagster.pipeline_config import load_pipeline_file

@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from synapse_dagster.demo_data import DEMO_BATCH, DEMO_COLLECTION_ID, demo_seed, generate_batch
 
@@ -103,83 +102,10 @@ def _running_sandbox_url(paths: DemoPaths, port: int) -> str | None:
     return url
 
 
-def run_batch(pipeline_file: Path, batch: str, *, pipeline: str) -> Any:
-    """Register ``batch`` as a partition and run the pipeline's job for it in process."""
-    import dagster as dg
-
-    from synapse_dagster.definitions import load_definitions
-    from synapse_dagster.jobs import ingest_job_name
-    from synapse_dagster.partitions import batches_partitions
-    from synapse_dagster.pipeline_config import load_pipeline_file
-
-    pipelines, _ = load_pipeline_file(pipeline_file)
-    config = next((p for p in pipelines.pipelines if p.name == pipeline), None)
-    if config is None:
-        raise SystemExit(f"{pipeline_file} defines no pipeline '{pipeline}' (it has {[p.name for p in pipelines.pipelines]})")
-    defs = load_definitions(pipeline_file)
-    instance = dg.DagsterInstance.get()
-    partitions = batches_partitions(pipeline)
-    if not instance.has_dynamic_partition(partitions.name, batch):
-        instance.add_dynamic_partitions(partitions.name, [batch])
-    job = defs.resolve_job_def(ingest_job_name(config))
-    quiet = {"loggers": {"console": {"config": {"log_level": os.environ.get("SYNAPSE_DAGSTER_LOG_LEVEL", "WARNING")}}}}
-    return job.execute_in_process(instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet)
-
-
-def _output(result: Any, name: str) -> Any:
-    node = f"{PIPELINE_NAME}__{name}"
-    try:
-        return result.output_for_node(node)
-    except Exception:
-        return None
-
-
-def print_report(result: Any, *, title: str, out=sys.stdout) -> dict[str, int]:
-    from synapse_dagster.core.creation import UnitStatus
-    from synapse_dagster.core.upload import FileStatus
-
-    inventory = _output(result, "source_inventory")
-    grouping = _output(result, "grouped_data_units")
-    plan = _output(result, "validated_meta")
-    uploads = _output(result, "uploaded_files")
-    created = _output(result, "created_units")
-    print(f"\n== {title}: {'succeeded' if result.success else 'FAILED'}", file=out)
-    figures: dict[str, int] = {}
-    if inventory is not None:
-        kept = [f for f in inventory.files if not f.excluded_reason]
-        print(f"  files listed      : {len(kept)} ({sum(f.size for f in kept):,} bytes; "
-              f"{len(inventory.files) - len(kept)} system files excluded)", file=out)
-    if grouping is not None:
-        unmatched = [i for i in grouping.issues if i.kind in ("unmatched", "ambiguous")]
-        print(f"  data units grouped: {len(grouping.units)}", file=out)
-        for issue in unmatched:
-            print(f"    not in a unit: {issue.relative_path}: {issue.reason}", file=out)
-    if plan is not None:
-        figures["valid"] = len(plan.valid_units)
-        figures["invalid"] = len(plan.invalid_units)
-        print(f"  valid units       : {len(plan.valid_units)}; held back: {len(plan.invalid_units)}", file=out)
-        for unit in plan.invalid_units:
-            print(f"    held back {unit.group_key}: {'; '.join(unit.problems)}", file=out)
-    if uploads is not None:
-        figures["uploaded"] = len(uploads.by_status(FileStatus.UPLOADED))
-        figures["files_failed"] = len(uploads.by_status(FileStatus.FAILED))
-        print(f"  files uploaded    : {figures['uploaded']} ({uploads.bytes_sent:,} bytes); "
-              f"already there: {len(uploads.by_status(FileStatus.ALREADY_UPLOADED))}; failed: {figures['files_failed']}", file=out)
-    if created is not None:
-        figures["created"] = len(created.by_status(UnitStatus.CREATED))
-        figures["existing"] = len(created.by_status(UnitStatus.EXISTING))
-        figures["units_failed"] = len(created.by_status(UnitStatus.FAILED))
-        print(f"  data units created: {figures['created']}; already existed: {figures['existing']}; "
-              f"failed: {figures['units_failed']}", file=out)
-    if not result.success:
-        for event in result.all_events:
-            if event.event_type_value == "STEP_FAILURE":
-                print(f"  step failed: {event.step_key}: {event.event_specific_data.error.message.strip()}", file=out)
-    return figures
-
-
 def run_demo(root: Path, *, port: int | None = None) -> int:
     from synapse_sdk.clients.backend import BackendClient
+
+    from synapse_dagster.runs import print_report, run_batch
 
     paths = DemoPaths(root.resolve())
     pipeline_file = paths.root / "pipelines.yaml"
@@ -198,9 +124,9 @@ def run_demo(root: Path, *, port: int | None = None) -> int:
         os.environ.pop("SYNAPSE_TENANT", None)
         print(f"Synapse sandbox at {url} (state in {paths.sandbox_dir})")
         first = run_batch(pipeline_file, DEMO_BATCH, pipeline=PIPELINE_NAME)
-        print_report(first, title=f"batch {DEMO_BATCH}, first run")
+        print_report(first, PIPELINE_NAME, title=f"batch {DEMO_BATCH}, first run")
         second = run_batch(pipeline_file, DEMO_BATCH, pipeline=PIPELINE_NAME)
-        again = print_report(second, title=f"batch {DEMO_BATCH}, run again (must create nothing new)")
+        again = print_report(second, PIPELINE_NAME, title=f"batch {DEMO_BATCH}, run again (must create nothing new)")
         client = BackendClient(base_url=url, access_token=token)
         in_sandbox = client.list_data_units(params={"data_collection": DEMO_COLLECTION_ID, "page_size": 1})["count"]
     print(f"\nThe sandbox's data collection {DEMO_COLLECTION_ID} now holds {in_sandbox} data units.")

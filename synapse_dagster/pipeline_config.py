@@ -17,6 +17,10 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from synapse_dagster.core.file_rules import FileRule, RuleSet
+from synapse_dagster.core.layouts import Pattern
+from synapse_dagster.core.unit_meta import DEFAULT_PRECEDENCE, SOURCE_KINDS, MetaRecipe
+
 PIPELINES_ENV = "SYNAPSE_DAGSTER_PIPELINES"
 DEFAULT_PIPELINE_FILE = "pipelines.yaml"
 
@@ -29,13 +33,6 @@ class PipelineConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GroupBy(StrEnum):
-    """How files become data units (the seed's directory patterns)."""
-
-    SUBDIRECTORY = "subdirectory"  # pattern 1: each top-level folder of the batch is one unit
-    STEM = "stem"  # pattern 3: files sharing a name stem are one unit
 
 
 class BatchMode(StrEnum):
@@ -52,19 +49,77 @@ class BatchConfig(_Strict):
     mode: BatchMode = BatchMode.FOLDERS
 
 
+def _check_regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"is not a valid regular expression: {exc}") from None
+    return value
+
+
 class MetadataConfig(_Strict):
     excel_path: str | None = Field(
         default=None,
-        description="Excel/CSV metadata file. Absolute, or relative to the batch folder. When unset, "
-        "meta.xlsx, meta.xls, metadata.xlsx, metadata.xls and meta.csv are looked for in the batch folder.",
+        description="Excel/CSV metadata file: absolute, relative to the storage's root, or relative to the batch "
+        "folder (tried in that order). When unset, meta.xlsx, meta.xls, metadata.xlsx, metadata.xls, meta.csv and "
+        "metadata.csv are looked for in the batch folder.",
     )
     key_column: str | None = Field(
         default=None, description="Column matched exactly against the unit's group key; default: the first column."
     )
-    directory_field: str | None = Field(
-        default=None, description="Meta field that receives the unit's folder name (or stem)."
+    directory_field: str | None = Field(default=None, description="Meta field that receives the unit's folder name (or stem).")
+    filename_regex: str | None = Field(
+        default=None, description="Named groups become meta fields, e.g. '(?P<patient_id>P\\d+)_(?P<age>\\d+)'; "
+        "searched in the unit's file names, primary spec first.",
+    )
+    path_regex: str | None = Field(default=None, description="Like filename_regex, searched in relative paths.")
+    sidecars: list[str] = Field(
+        default_factory=list,
+        description="JSON/YAML sidecar file names: 'meta.yaml' (one per unit folder) or '*.meta.json' (one per stem).",
     )
     static: dict[str, Any] = Field(default_factory=dict, description="Values put into every unit's meta.")
+    precedence: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_PRECEDENCE),
+        description=f"Metadata sources, lowest first; a later one wins a disagreement. Kinds: {', '.join(SOURCE_KINDS)}.",
+    )
+
+    _regexes = field_validator("filename_regex", "path_regex")(lambda cls, v: _check_regex(v))
+
+    @field_validator("precedence")
+    @classmethod
+    def _every_kind_once(cls, value: list[str]) -> list[str]:
+        if sorted(value) != sorted(SOURCE_KINDS):
+            raise ValueError(f"must list each of {list(SOURCE_KINDS)} exactly once, lowest first")
+        return value
+
+    @field_validator("sidecars")
+    @classmethod
+    def _sidecar_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if "/" in name or name in ("", "*") or "*" in name[1:]:
+                raise ValueError(f"'{name}' must be a file name such as 'meta.yaml' or '*.meta.json' (no folders)")
+        return value
+
+    def recipe(self) -> MetaRecipe:
+        return MetaRecipe(static=dict(self.static), directory_field=self.directory_field, path_regex=self.path_regex,
+                          filename_regex=self.filename_regex, precedence=tuple(self.precedence))
+
+
+class FileRuleConfig(_Strict):
+    pattern: Annotated[str, Field(min_length=1, description="Glob on the path relative to the batch; ** crosses folders.")]
+    spec: Annotated[str, Field(min_length=1)]
+
+
+class RulesConfig(_Strict):
+    file_rules: list[FileRuleConfig] = Field(default_factory=list, description="First matching pattern picks the spec.")
+    group_key_regex: str | None = Field(default=None, description="Cuts the unit key out of the relative path: the "
+                                        "'group_key' named group, else group 1, else the whole match.")
+
+    _regex = field_validator("group_key_regex")(lambda cls, v: _check_regex(v))
+
+    def rule_set(self) -> RuleSet:
+        return RuleSet(tuple(FileRule(r.pattern, r.spec) for r in self.file_rules), self.group_key_regex)
 
 
 class PipelineConfig(_Strict):
@@ -75,7 +130,9 @@ class PipelineConfig(_Strict):
     source: SourceConfig | None = None
     assets: dict[str, SourceConfig] | None = None
     batches: BatchConfig = BatchConfig()
-    group_by: GroupBy = GroupBy.SUBDIRECTORY
+    pattern: Pattern = Pattern.AUTO
+    rules: RulesConfig | None = None
+    spec_aliases: dict[str, list[str]] = Field(default_factory=dict)
     metadata: MetadataConfig = MetadataConfig()
     dataset_key_template: str = "{batch}/{group_key}"
     max_file_size_mb: Annotated[int, Field(gt=0)] = 50
@@ -114,7 +171,25 @@ class PipelineConfig(_Strict):
             raise ValueError("give exactly one of 'source' (single-path mode) or 'assets' (multi-path mode)")
         if self.assets is not None and not self.assets:
             raise ValueError("'assets' must name at least one file specification")
+        if self.pattern is Pattern.RULES and self.rules is None:
+            raise ValueError("pattern 'rules' needs a 'rules:' section (file_rules and/or group_key_regex)")
+        if self.rules is not None and self.pattern not in (Pattern.AUTO, Pattern.RULES):
+            raise ValueError(f"'rules' is given, so pattern must be 'rules' (or left out), not '{self.pattern.value}'")
+        if self.assets is not None and self.pattern not in (Pattern.AUTO, Pattern.MULTI_PATH, Pattern.RULES):
+            raise ValueError(f"'assets' (multi-path mode) groups by stem across sources; pattern '{self.pattern.value}' "
+                             "does not apply (leave it out)")
+        if self.source is not None and self.pattern is Pattern.MULTI_PATH:
+            raise ValueError("pattern 'multi_path' needs 'assets' (one source per spec) instead of 'source'")
         return self
+
+    @property
+    def fixed_pattern(self) -> Pattern | None:
+        """The pattern the file fixes, or ``None`` when it is to be detected from the batch."""
+        if self.rules is not None:
+            return Pattern.RULES
+        if self.assets is not None:
+            return Pattern.MULTI_PATH
+        return None if self.pattern is Pattern.AUTO else self.pattern
 
     @property
     def single_path(self) -> bool:

@@ -80,8 +80,15 @@ def test_batch_lands_in_the_collection_with_typed_meta_and_exact_bytes(tmp_path,
     assert set(reasons) == set(batch["invalid"])
     assert "SCRIPT_INJECTION" in reasons["P0006"] and "cannot be read as integer" in reasons["P0007"]
     assert "missing required spec 'label_1" in reasons["P0008"]
-    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"batch_is_uploadable": True, "all_valid_units_created": True}
+    checks = {c.check_name: (c.passed, c.severity.value) for c in result.get_asset_check_evaluations()}
+    # One unit per gate is quarantined: the gates warn, and the batch (3 of 8 held back, limit 50%) goes on.
+    assert checks == {
+        "required_specs_satisfied": (False, "WARN"),
+        "meta_valid": (False, "WARN"),
+        "unsafe_files_excluded": (False, "WARN"),
+        "batch_is_uploadable": (True, "ERROR"),
+        "all_valid_units_created": (True, "ERROR"),
+    }
 
 
 def test_rematerializing_creates_nothing_and_uploads_nothing(tmp_path, synapse_env, collection, batch):
@@ -116,8 +123,10 @@ def test_mostly_invalid_batch_is_blocked_before_upload(tmp_path, synapse_env, co
     with dg.instance_for_test() as instance:
         result = run(defs, instance)
     assert not result.success
-    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"batch_is_uploadable": False}
+    checks = {c.check_name: (c.passed, c.severity.value) for c in result.get_asset_check_evaluations()}
+    assert checks["batch_is_uploadable"] == (False, "ERROR")  # 3 of 8 held back, over the 20% limit: blocked
+    assert checks["meta_valid"] == (False, "WARN")  # 1 of 8 on its own would not block
+    assert "all_valid_units_created" not in checks
     executed = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
     assert "xray__uploaded_files" not in executed and "xray__created_units" not in executed
     assert synapse_env.units(collection) == []

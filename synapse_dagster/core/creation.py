@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from synapse_dagster.core.ledger import Ledger
-from synapse_dagster.core.metadata import DATASET_KEY_FIELD
+from synapse_dagster.core.unit_meta import DATASET_KEY_FIELD
 from synapse_dagster.core.redaction import redact
 
 

@@ -1,19 +1,21 @@
 """Grouping files into data units and mapping each file to a file specification.
 
 The invariant users rely on: every listed file ends up in exactly one place, either in one unit
-under one spec, or in the report with the reason it was left out. Nothing is silently picked or
-dropped: two candidates for one spec in one unit are both reported and the unit is held back.
+under one spec, or in the report with the reason it was left out (excluded junk, metadata, no
+unit, no spec, or one of several candidates). Nothing is silently picked or dropped: two candidates
+for one spec in one unit are both reported and the unit is held back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-
+from synapse_dagster.core.file_rules import RuleSet
 from synapse_dagster.core.inventory import SourceFile
-from synapse_dagster.core.specs import CollectionSpecs
-from synapse_dagster.pipeline_config import GroupBy
+from synapse_dagster.core.layout_detection import Detection
+from synapse_dagster.core.layouts import Pattern, SpecNames, place
+from synapse_dagster.core.problems import Problem, ProblemKind
+from synapse_dagster.core.specs import CollectionSpecs, FileSpec
 
 
 class IssueKind:
@@ -34,11 +36,22 @@ class FileIssue:
     source_spec: str | None = None
 
 
+@dataclass(frozen=True)
+class Organization:
+    """How a batch is organized: a resolved pattern (never ``auto``) and what refines it."""
+
+    pattern: Pattern
+    rules: RuleSet | None = None
+    spec_aliases: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    sidecars: tuple[str, ...] = ()  # 'meta.yaml' (one per unit folder) or '*.meta.json' (one per stem)
+
+
 @dataclass
 class PlannedUnit:
     group_key: str
     files: dict[str, SourceFile] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    sidecars: list[SourceFile] = field(default_factory=list)
 
     @property
     def is_complete(self) -> bool:
@@ -53,6 +66,8 @@ class PlannedUnit:
 class GroupingResult:
     units: list[PlannedUnit]
     issues: list[FileIssue]
+    pattern: Pattern | None = None
+    detection: Detection | None = None  # how the pattern was chosen, for the report
 
     @property
     def complete_units(self) -> list[PlannedUnit]:
@@ -66,28 +81,36 @@ class GroupingResult:
         return [i for i in self.issues if i.kind == kind]
 
 
-def group_key_for(file: SourceFile, group_by: GroupBy) -> str | None:
-    """The unit a file belongs to, or ``None`` when the layout gives it none."""
-    if group_by is GroupBy.SUBDIRECTORY:
-        parts = file.parts
-        return parts[0] if len(parts) > 1 else None
-    path = PurePosixPath(file.relative_path)
-    parent = path.parent.as_posix()
-    # Stems only join within one folder: 'a/x.png' and 'b/x.json' are different units.
-    return path.stem if parent in ("", ".") else f"{parent}/{path.stem}"
+class OrganizationError(ValueError):
+    """Rules or aliases that name specs the collection does not have."""
+
+
+def check_organization(organization: Organization, specs: CollectionSpecs) -> None:
+    known = {s.name for s in specs.specs}
+    for rule in organization.rules.file_rules if organization.rules else ():
+        if rule.spec not in known:
+            raise OrganizationError(f"rules.file_rules: pattern '{rule.pattern}' maps to spec '{rule.spec}', which data "
+                                    f"collection {specs.collection_id} does not define (it has {sorted(known)})")
+    for spec in organization.spec_aliases:
+        if spec not in known:
+            raise OrganizationError(f"spec_aliases names spec '{spec}', which data collection {specs.collection_id} "
+                                    f"does not define (it has {sorted(known)})")
 
 
 def group_files(
     files: Iterable[SourceFile],
     specs: CollectionSpecs,
-    group_by: GroupBy,
+    organization: Organization,
     *,
     reserved: Mapping[str, str] | None = None,
 ) -> GroupingResult:
     """Group a batch's files into units. ``reserved`` maps relative paths (e.g. the metadata sheet) to a reason."""
+    check_organization(organization, specs)
     reserved = reserved or {}
+    names = SpecNames(specs, organization.spec_aliases)
     issues: list[FileIssue] = []
     candidates: dict[str, dict[str, list[SourceFile]]] = {}
+    sidecars: dict[str, list[SourceFile]] = {}
 
     for file in files:
         if file.excluded_reason:
@@ -96,18 +119,15 @@ def group_files(
         if file.source_spec is None and file.relative_path in reserved:
             issues.append(FileIssue(file.relative_path, IssueKind.METADATA, reserved[file.relative_path]))
             continue
-        key = group_key_for(file, group_by)
-        if key is None:
-            issues.append(
-                FileIssue(
-                    file.relative_path,
-                    IssueKind.UNMATCHED,
-                    "file sits at the top of the batch, not inside a unit folder; move it into a folder or use group_by: stem",
-                    source_spec=file.source_spec,
-                )
-            )
+        sidecar = _sidecar_key(file, organization, specs)
+        if sidecar is not None:
+            key, reason = sidecar
+            if key is None:
+                issues.append(FileIssue(file.relative_path, IssueKind.UNMATCHED, reason, source_spec=file.source_spec))
+            else:
+                sidecars.setdefault(key, []).append(file)
             continue
-        spec_name, kind, reason = _spec_for(file, specs)
+        key, spec_name, kind, reason = _locate(file, specs, names, organization)
         if spec_name is None:
             issues.append(FileIssue(file.relative_path, kind, reason, key, file.source_spec))
             continue
@@ -115,47 +135,120 @@ def group_files(
 
     units = []
     for key in sorted(candidates):
-        unit = PlannedUnit(group_key=key)
-        for spec_name, spec_files in candidates[key].items():
+        unit = PlannedUnit(group_key=key, sidecars=sidecars.pop(key, []))
+        for spec_name, spec_files in sorted(candidates[key].items()):
             if len(spec_files) == 1:
                 unit.files[spec_name] = spec_files[0]
                 continue
-            names = ", ".join(f.relative_path for f in spec_files)
-            unit.problems.append(f"{len(spec_files)} files for spec '{spec_name}' ({names}); keep one or add a rule")
+            listed = ", ".join(f.relative_path for f in spec_files)
+            unit.problems.append(Problem(ProblemKind.AMBIGUOUS_FILES,
+                                         f"{len(spec_files)} files for spec '{spec_name}' ({listed}); keep one or add a rule"))
             for f in spec_files:
-                issues.append(
-                    FileIssue(
-                        f.relative_path,
-                        IssueKind.AMBIGUOUS,
-                        f"one of {len(spec_files)} candidates for spec '{spec_name}' in unit '{key}'",
-                        key,
-                        f.source_spec,
-                    )
-                )
+                issues.append(FileIssue(f.relative_path, IssueKind.AMBIGUOUS,
+                                        f"one of {len(spec_files)} candidates for spec '{spec_name}' in unit '{key}'",
+                                        key, f.source_spec))
+        ambiguous = set(candidates[key]) - set(unit.files)
         for spec in specs.required:
-            if spec.name not in unit.files and not any(spec.name in p for p in unit.problems):
-                unit.problems.append(f"missing required spec '{spec.describe()}'")
+            if spec.name not in unit.files and spec.name not in ambiguous:
+                unit.problems.append(Problem(ProblemKind.MISSING_SPEC, f"missing required spec '{spec.describe()}'"))
         units.append(unit)
-    return GroupingResult(units=units, issues=issues)
+    for key, orphans in sorted(sidecars.items()):
+        for f in orphans:
+            issues.append(FileIssue(f.relative_path, IssueKind.METADATA,
+                                    f"sidecar metadata for unit '{key}', which has no data files", key, f.source_spec))
+    return GroupingResult(units=units, issues=issues, pattern=organization.pattern)
 
 
-def _spec_for(file: SourceFile, specs: CollectionSpecs) -> tuple[str | None, str, str]:
-    """(spec name, issue kind, reason): a spec name when the file maps to exactly one spec."""
+def _locate(
+    file: SourceFile, specs: CollectionSpecs, names: SpecNames, organization: Organization
+) -> tuple[str | None, str | None, str, str]:
+    """(group key, spec name, issue kind, reason); a spec name when the file belongs in a unit."""
+    stem, extension = specs.split_name(file.name)
+    parts = file.parts
+    if organization.pattern is Pattern.RULES:
+        rules = organization.rules or RuleSet(())
+        key = rules.group_key(file.relative_path, "/".join((*parts[:-1], stem)))
+        if key is None:
+            return None, None, IssueKind.UNMATCHED, "rules.group_key_regex does not match this path"
+        if not rules.file_rules:  # no file rules: extensions and names pick the spec
+            spec_name, kind, reason = _spec_for(file, extension, specs, names, parts[:-1])
+            return key, spec_name, kind, reason
+        rule = rules.spec_for(file.relative_path)
+        if rule is None:
+            return key, None, IssueKind.UNMATCHED, "no rules.file_rules pattern matches this path"
+        spec = specs.spec(rule.spec)
+        if spec is not None and spec.extensions and not spec.accepts(extension):
+            return key, None, IssueKind.UNMATCHED, (f"rule '{rule.pattern}' maps it to spec '{spec.describe()}', which "
+                                                    f"does not accept '{extension or '(none)'}'")
+        return key, rule.spec, "", ""
+    located = place(Pattern.MULTI_PATH if file.source_spec else organization.pattern, parts, stem)
+    if located.group_key is None:
+        return None, None, IssueKind.UNMATCHED, located.reason
+    spec_name, kind, reason = _spec_for(file, extension, specs, names, located.name_hints)
+    return located.group_key, spec_name, kind, reason
+
+
+def _spec_for(
+    file: SourceFile, extension: str, specs: CollectionSpecs, names: SpecNames, hints: Sequence[str]
+) -> tuple[str | None, str, str]:
+    """Spec by source (multi-path), then by a folder/file name that names a spec, then by extension."""
+    ext_label = extension or "(none)"
     if file.source_spec is not None:
         spec = specs.spec(file.source_spec)
         if spec is None:
-            reason = f"source of spec '{file.source_spec}', which the collection does not define"
-            return None, IssueKind.UNMATCHED, reason
-        if spec.extensions and not spec.accepts(file.extension):
-            reason = f"extension '{file.extension or '(none)'}' is not accepted by spec '{spec.describe()}'"
-            return None, IssueKind.UNMATCHED, reason
+            return None, IssueKind.UNMATCHED, f"source of spec '{file.source_spec}', which the collection does not define"
+        if spec.extensions and not spec.accepts(extension):
+            return None, IssueKind.UNMATCHED, f"extension '{ext_label}' is not accepted by spec '{spec.describe()}'"
         return spec.name, "", ""
-    matches = specs.specs_for_extension(file.extension)
+    named = names.named(hints)
+    if len(named) == 1:
+        spec = named[0]
+        if spec.extensions and not spec.accepts(extension):
+            return None, IssueKind.UNMATCHED, (f"its folder or name says spec '{spec.name}', which does not accept "
+                                               f"'{ext_label}' ({spec.describe()})")
+        return spec.name, "", ""
+    if len(named) > 1:
+        return None, IssueKind.AMBIGUOUS, f"its path names several specs ({_names(named)}); rename or add a rule"
+    matches = specs.specs_for_extension(extension) if extension else []
     if len(matches) == 1:
         return matches[0].name, "", ""
     if not matches:
         known = "; ".join(s.describe() for s in specs.specs)
-        reason = f"extension '{file.extension or '(none)'}' matches no file specification ({known})"
-        return None, IssueKind.UNMATCHED, reason
-    names = ", ".join(s.name for s in matches)
-    return None, IssueKind.AMBIGUOUS, f"extension '{file.extension}' fits several specs ({names}); add a rule to choose"
+        return None, IssueKind.UNMATCHED, f"extension '{ext_label}' matches no file specification ({known})"
+    return None, IssueKind.AMBIGUOUS, (f"extension '{extension}' fits several specs ({_names(matches)}); name its folder "
+                                       "after a spec, add spec_aliases, or add a rule")
+
+
+def _sidecar_key(file: SourceFile, organization: Organization, specs: CollectionSpecs) -> tuple[str | None, str] | None:
+    """``None`` when the file is no sidecar; else (the unit key it describes or ``None``, reason when ``None``)."""
+    name = file.name.lower()
+    for entry in organization.sidecars:
+        entry_l = entry.lower()
+        if entry_l.startswith("*"):
+            suffix = entry_l[1:]
+            if not name.endswith(suffix) or len(name) == len(suffix):
+                continue
+            stem = file.name[: -len(suffix)]
+            pseudo = (*file.parts[:-1], f"{stem}.sidecar")
+        elif name == entry_l:
+            if not file.parts[:-1]:
+                return None, f"sidecar '{file.name}' at the top of the batch belongs to no unit folder"
+            stem = ""
+            pseudo = (*file.parts[:-1], "sidecar")
+        else:
+            continue
+        if organization.pattern is Pattern.RULES:
+            rules = organization.rules or RuleSet(())
+            key = rules.group_key("/".join(pseudo), "/".join((*pseudo[:-1], stem)) if stem else "/".join(pseudo[:-1]))
+            return (key, "") if key else (None, f"rules.group_key_regex does not match sidecar '{file.relative_path}'")
+        pattern = Pattern.MULTI_PATH if file.source_spec else organization.pattern
+        if not stem and pattern not in (Pattern.NESTED, Pattern.DEEP_NESTED):
+            return None, f"a per-folder sidecar '{file.name}' needs unit folders (pattern nested or deep_nested); use '*{file.name}'-style per-file names"
+        located = place(pattern, pseudo, stem)
+        return (located.group_key, "") if located.group_key else (None, located.reason)
+    return None
+
+
+def _names(specs: Sequence[FileSpec]) -> str:
+    return ", ".join(s.name for s in specs)
+

@@ -2,18 +2,23 @@
 
 This is the last stop before anything is sent: a unit that is incomplete, has invalid meta, an unsafe
 file or a file over the size limit is *held back* with its reasons, and the rest of the batch goes on.
+The same plan is what a dry run shows a reviewer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from synapse_dagster.core.grouping import FileIssue, GroupingResult
+from synapse_dagster.core.grouping import FileIssue, GroupingResult, PlannedUnit
 from synapse_dagster.core.inventory import SourceFile
-from synapse_dagster.core.metadata import MetadataTable, build_unit_meta, render_dataset_key
+from synapse_dagster.core.layout_detection import Detection
+from synapse_dagster.core.metadata_sheets import MetadataTable
+from synapse_dagster.core.problems import Problem, ProblemKind
 from synapse_dagster.core.specs import CollectionSpecs
+from synapse_dagster.core.unit_meta import MetaRecipe, build_unit_meta, read_sidecar, render_dataset_key, unit_sources
 from synapse_dagster.core.validation import meta_errors
 
 
@@ -24,7 +29,8 @@ class UnitPlan:
     files: dict[str, SourceFile]
     meta: dict[str, Any]
     provenance: dict[str, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def is_valid(self) -> bool:
@@ -44,6 +50,7 @@ class BatchPlan:
     sheet_rows_without_unit: list[str] = field(default_factory=list)
     sheet_duplicate_keys: list[str] = field(default_factory=list)
     units_without_sheet_row: list[str] = field(default_factory=list)
+    detection: Detection | None = None
 
     @property
     def valid_units(self) -> list[UnitPlan]:
@@ -57,6 +64,18 @@ class BatchPlan:
     def invalid_fraction(self) -> float:
         return len(self.invalid_units) / len(self.units) if self.units else 0.0
 
+    def units_with(self, kinds: Sequence[str]) -> list[UnitPlan]:
+        return [u for u in self.units if any(p.kind in kinds for p in u.problems)]
+
+    def problem_counts(self) -> Counter[str]:
+        return Counter(p.kind for u in self.units for p in u.problems)
+
+
+def ordered_files(unit: PlannedUnit, specs: CollectionSpecs) -> list[SourceFile]:
+    """The unit's files, primary spec first, then in the collection's spec order."""
+    order = sorted(specs.specs, key=lambda s: not s.is_primary)
+    return [unit.files[s.name] for s in order if s.name in unit.files]
+
 
 def plan_batch(
     grouping: GroupingResult,
@@ -65,55 +84,51 @@ def plan_batch(
     pipeline: str,
     batch: str,
     dataset_key_template: str,
+    recipe: MetaRecipe | None = None,
     sheet: MetadataTable | None = None,
-    directory_field: str | None = None,
-    static_meta: Mapping[str, Any] | None = None,
+    read_bytes: Callable[[SourceFile], bytes] | None = None,
     max_file_bytes: int | None = None,
     screen: Callable[[str], str | None] | None = None,
+    detection: Detection | None = None,
 ) -> BatchPlan:
-    """Attach meta to each grouped unit and collect every problem; pure apart from ``screen`` (reads files)."""
+    """Attach meta to each grouped unit and collect every problem; reads only sidecars and (``screen``) data files."""
+    recipe = recipe or MetaRecipe()
     units: list[UnitPlan] = []
     matched_rows: set[str] = set()
     units_without_row: list[str] = []
     for grouped in grouping.units:
         dataset_key = render_dataset_key(dataset_key_template, pipeline=pipeline, batch=batch, group_key=grouped.group_key)
+        problems = list(grouped.problems)
         row = sheet.row_for(grouped.group_key) if sheet else None
         if row is not None:
-            matched_rows.add(grouped.group_key)
-        built = build_unit_meta(
-            group_key=grouped.group_key,
-            dataset_key=dataset_key,
-            sheet_row=row,
-            sheet_name=sheet.path.rsplit("/", 1)[-1] if sheet else None,
-            directory_field=directory_field,
-            static=static_meta or {},
-            schema=specs.meta_schema,
-        )
-        problems = list(grouped.problems) + built.problems
-        if sheet is not None and row is None:
+            matched_rows.add(row[0])
+        elif sheet is not None:
             units_without_row.append(grouped.group_key)
+        sidecars = []
+        for f in grouped.sidecars:
+            try:
+                sidecars.append((f.relative_path, read_sidecar(f.name, (read_bytes or _read_local)(f))))
+            except Exception as exc:  # JSON, YAML and decoding errors all mean "fix this file"
+                problems.append(Problem(ProblemKind.INVALID_META,
+                                        f"sidecar {f.relative_path} cannot be read ({type(exc).__name__}: {exc}); fix or remove it"))
+        files = ordered_files(grouped, specs)
+        sources = unit_sources(recipe, group_key=grouped.group_key, files=files,
+                               sheet_row=row[1] if row else None, sheet_label=sheet.name if sheet else None, sidecars=sidecars)
+        built = build_unit_meta(sources, dataset_key=dataset_key, schema=specs.meta_schema, precedence=recipe.precedence)
+        problems += [Problem(ProblemKind.INVALID_META, p) for p in built.problems]
         if not built.problems:
-            problems.extend(meta_errors(built.meta, specs.meta_schema))
+            problems += [Problem(ProblemKind.INVALID_META, e) for e in meta_errors(built.meta, specs.meta_schema)]
         for spec_name, file in sorted(grouped.files.items()):
             if max_file_bytes is not None and file.size > max_file_bytes:
-                problems.append(
-                    f"file {file.relative_path} ({spec_name}) is {file.size / 2**20:.1f} MiB, over the "
-                    f"{max_file_bytes / 2**20:.0f} MiB limit (max_file_size_mb)"
-                )
+                problems.append(Problem(ProblemKind.FILE_TOO_LARGE,
+                                        f"file {file.relative_path} ({spec_name}) is {file.size / 2**20:.1f} MiB, over the "
+                                        f"{max_file_bytes / 2**20:.0f} MiB limit (max_file_size_mb)"))
             if screen is not None and grouped.is_complete:
                 reason = screen(file.uri)
                 if reason:
-                    problems.append(f"file {file.relative_path} ({spec_name}) {reason}")
-        units.append(
-            UnitPlan(
-                group_key=grouped.group_key,
-                dataset_key=dataset_key,
-                files=dict(grouped.files),
-                meta=built.meta,
-                provenance=built.provenance,
-                problems=problems,
-            )
-        )
+                    problems.append(Problem(ProblemKind.UNSAFE_FILE, f"file {file.relative_path} ({spec_name}) {reason}"))
+        units.append(UnitPlan(group_key=grouped.group_key, dataset_key=dataset_key, files=dict(grouped.files),
+                              meta=built.meta, provenance=built.provenance, problems=problems, notes=built.notes))
     _flag_duplicate_dataset_keys(units)
     return BatchPlan(
         batch=batch,
@@ -123,7 +138,18 @@ def plan_batch(
         sheet_rows_without_unit=sorted(set(sheet.rows) - matched_rows) if sheet else [],
         sheet_duplicate_keys=list(sheet.duplicate_keys) if sheet else [],
         units_without_sheet_row=units_without_row,
+        detection=detection,
     )
+
+
+SIDECAR_MAX_BYTES = 2**20
+
+
+def _read_local(file: SourceFile) -> bytes:
+    if file.size > SIDECAR_MAX_BYTES:  # a sidecar is small; never slurp a mislabelled big file
+        raise ValueError(f"it is {file.size:,} bytes, more than a sidecar may hold ({SIDECAR_MAX_BYTES:,})")
+    with open(file.uri, "rb") as handle:
+        return handle.read()
 
 
 def _flag_duplicate_dataset_keys(units: list[UnitPlan]) -> None:
@@ -133,6 +159,7 @@ def _flag_duplicate_dataset_keys(units: list[UnitPlan]) -> None:
     for key, same in seen.items():
         if len(same) > 1:
             for unit in same:
-                unit.problems.append(
-                    f"dataset_key '{key}' is shared by {len(same)} units; make dataset_key_template include {{group_key}}"
-                )
+                unit.problems.append(Problem(
+                    ProblemKind.DUPLICATE_KEY,
+                    f"dataset_key '{key}' is shared by {len(same)} units; make dataset_key_template include {{group_key}}",
+                ))

@@ -86,6 +86,22 @@ class CollectionSpecs:
     def specs_for_extension(self, extension: str) -> list[FileSpec]:
         return [s for s in self.specs if s.accepts(extension)]
 
+    def split_name(self, name: str) -> tuple[str, str]:
+        """``(stem, extension)`` using the longest extension a spec declares, so ``a.nii.gz`` pairs with ``a.json``."""
+        lowered = name.lower()
+        for ext in self._multi_part_extensions:
+            if lowered.endswith(ext) and len(name) > len(ext):
+                return name[: -len(ext)], ext
+        dot = name.rfind(".")
+        if dot <= 0:
+            return name, ""
+        return name[:dot], name[dot:].lower()
+
+    @property
+    def _multi_part_extensions(self) -> list[str]:
+        found = {e for s in self.specs for e in s.extensions if e.count(".") > 1}
+        return sorted(found, key=len, reverse=True)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "collection_id": self.collection_id,

@@ -3,31 +3,33 @@ import datetime as dt
 import openpyxl
 import pytest
 
-from synapse_dagster.core.grouping import group_files
+from synapse_dagster.core.coercion import coerce_value
+from synapse_dagster.core.gates import evaluate_gates
+from synapse_dagster.core.grouping import Organization, group_files
 from synapse_dagster.core.inventory import list_local
-from synapse_dagster.core.metadata import (
-    MetadataError,
-    build_unit_meta,
-    coerce_value,
-    find_metadata_file,
-    read_metadata_table,
-)
+from synapse_dagster.core.layouts import Pattern
+from synapse_dagster.core.metadata_sheets import MetadataError, find_metadata_file, read_metadata_table
 from synapse_dagster.core.plan import plan_batch
+from synapse_dagster.core.plan_report import plan_markdown
+from synapse_dagster.core.screening import unsafe_reason
 from synapse_dagster.core.specs import CollectionSpecs
+from synapse_dagster.core.unit_meta import MetaRecipe, SourceValues, build_unit_meta, read_sidecar
 from synapse_dagster.core.validation import SchemaError, meta_errors
-from synapse_dagster.pipeline_config import GroupBy
 
 SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "required": ["patient_id", "age"],
     "properties": {
         "patient_id": {"type": "string"},
         "age": {"type": "integer", "minimum": 0},
+        "sex": {"type": "string", "enum": ["male", "female"]},
         "scan_date": {"type": "string", "format": "date"},
         "contrast": {"type": "boolean"},
         "weight": {"type": "number"},
     },
 }
+PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 100
 
 
 def sheet(path, rows):
@@ -52,9 +54,10 @@ def test_excel_keeps_types_and_matches_keys_exactly(tmp_path):
     assert table.rows["1001"] == {"patient_id": 1001, "age": 50.0, "scan_date": "2026-01-03T10:30:00", "contrast": False}
     assert table.duplicate_keys == ["P1"]
     assert table.row_for("P") is None  # no loose substring matching
+    assert table.row_for("site_a/P1") == ("P1", table.rows["P1"])  # a nested key matches by its last part
 
 
-def test_csv_and_key_column_and_errors(tmp_path):
+def test_csv_key_column_and_errors(tmp_path):
     (tmp_path / "meta.csv").write_text("id,name,age\nu1,Ann,31\n", encoding="utf-8")
     table = read_metadata_table(tmp_path / "meta.csv", key_column="name")
     assert table.rows == {"Ann": {"id": "u1", "name": "Ann", "age": "31"}}
@@ -67,22 +70,71 @@ def test_csv_and_key_column_and_errors(tmp_path):
         read_metadata_table(tmp_path / "bad.xlsx")
 
 
+def test_sheet_path_resolution_order(tmp_path):
+    batch, storage = tmp_path / "batch", tmp_path / "storage"
+    for folder in (batch, storage / "sheets", batch / "sheets"):
+        folder.mkdir(parents=True)
+    (batch / "sheets" / "m.csv").write_text("k\n")
+    assert find_metadata_file(batch, "sheets/m.csv", storage_root=storage) == batch / "sheets" / "m.csv"
+    (storage / "sheets" / "m.csv").write_text("k\n")
+    assert find_metadata_file(batch, "sheets/m.csv", storage_root=storage) == storage / "sheets" / "m.csv"
+    assert find_metadata_file(batch, str(batch / "sheets" / "m.csv"), storage_root=storage) == batch / "sheets" / "m.csv"
+
+
 @pytest.mark.parametrize(
-    ("value", "types", "expected"),
-    [("45", ["integer"], 45), (45.0, ["integer"], 45), ("yes", ["boolean"], True), (0, ["boolean"], False),
-     (1001, ["string"], "1001"), (3.5, ["string"], "3.5"), ("2.5", ["number"], 2.5), (7, ["integer", "null"], 7),
-     ("x", [], "x")],
+    ("value", "types", "fmt", "expected"),
+    [("45", ["integer"], None, 45), (45.0, ["integer"], None, 45), ("yes", ["boolean"], None, True),
+     (0, ["boolean"], None, False), (1001, ["string"], None, "1001"), (3.5, ["string"], None, "3.5"),
+     ("2.5", ["number"], None, 2.5), (7, ["integer", "null"], None, 7), ("x", [], None, "x"),
+     ("2026/11/03", ["string"], "date", "2026-11-03"), (dt.date(2026, 1, 2), ["string"], "date", "2026-01-02"),
+     (dt.datetime(2026, 1, 2, 3, 4), ["string"], "date-time", "2026-01-02T03:04:00"),
+     ("2026-01-02 03:04:05", ["string"], "date-time", "2026-01-02T03:04:05")],
 )
-def test_coercion_to_declared_types(value, types, expected):
-    assert coerce_value(value, types) == expected and type(coerce_value(value, types)) is type(expected)
+def test_coercion_to_declared_types(value, types, fmt, expected):
+    coerced = coerce_value(value, types, fmt)
+    assert coerced == expected and type(coerced) is type(expected)
 
 
-def test_uncoercible_value_names_unit_field_value_and_source():
-    built = build_unit_meta(group_key="P2", dataset_key="b/P2", sheet_row={"age": "unknown"}, sheet_name="meta.xlsx",
-                            directory_field="folder", static={"site": "A"}, schema=SCHEMA)
-    assert built.problems == ["field 'age' = 'unknown' (from sheet meta.xlsx) cannot be read as integer"]
-    assert built.meta["folder"] == "P2" and built.meta["dataset_key"] == "b/P2"
-    assert built.provenance == {"site": "static", "folder": "directory", "age": "sheet meta.xlsx", "dataset_key": "pipeline"}
+@pytest.mark.parametrize(("value", "types"), [("unknown", ["integer"]), ("maybe", ["boolean"]), ("4.5", ["integer"])])
+def test_uncoercible_values_raise(value, types):
+    with pytest.raises(ValueError, match="cannot be read as"):
+        coerce_value(value, types)
+
+
+def test_precedence_provenance_and_conflicts():
+    sources = [
+        SourceValues("sidecar", "sidecar P2/meta.yaml", {"age": 46, "note": "rescan"}),
+        SourceValues("sheet", "sheet meta.xlsx", {"age": "45", "sex": "male"}),
+        SourceValues("static", "static", {"site": "A", "sex": "female"}),
+        SourceValues("directory", "folder name", {"folder": "P2"}),
+    ]
+    built = build_unit_meta(sources, dataset_key="b/P2", schema=SCHEMA)
+    assert built.meta == {"site": "A", "sex": "male", "folder": "P2", "age": 46, "note": "rescan", "dataset_key": "b/P2"}
+    assert built.provenance == {"site": "static", "sex": "sheet meta.xlsx", "folder": "folder name",
+                                "age": "sidecar P2/meta.yaml", "note": "sidecar P2/meta.yaml", "dataset_key": "pipeline"}
+    assert built.notes == [
+        "field 'sex': static says 'female', sheet meta.xlsx says 'male'; sheet meta.xlsx wins",
+        "field 'age': sheet meta.xlsx says '45', sidecar P2/meta.yaml says 46; sidecar P2/meta.yaml wins",
+    ]
+    reversed_order = ("static", "directory", "path", "filename", "sidecar", "sheet")
+    assert build_unit_meta(sources, dataset_key="k", schema=SCHEMA, precedence=reversed_order).meta["age"] == 45
+
+
+def test_uncoercible_value_names_field_value_and_source():
+    built = build_unit_meta([SourceValues("sheet", "sheet meta.xlsx", {"age": "unknown", "dataset_key": "x"})],
+                            dataset_key="b/P2", schema=SCHEMA)
+    assert built.problems == [
+        "sheet meta.xlsx sets 'dataset_key', which identifies the unit and is set by the pipeline (dataset_key_template); "
+        "rename that field",
+        "field 'age' = 'unknown' (from sheet meta.xlsx) cannot be read as integer",
+    ]
+
+
+def test_sidecars_parse_json_and_yaml_with_dates():
+    assert read_sidecar("m.yaml", b"age: 45\nscan_date: 2026-01-02\n") == {"age": 45, "scan_date": "2026-01-02"}
+    assert read_sidecar("m.json", b'{"contrast": true}') == {"contrast": True}
+    with pytest.raises(ValueError, match="must hold an object"):
+        read_sidecar("m.yaml", b"- a\n- b\n")
 
 
 def test_all_schema_errors_reported():
@@ -97,35 +149,67 @@ def test_all_schema_errors_reported():
         meta_errors({}, {"type": "nonsense"})
 
 
-def test_plan_holds_back_bad_units_and_keeps_the_rest(tmp_path):
-    specs = CollectionSpecs.from_api({"id": 1, "name": "c", "meta": {"data_unit_meta_schema": SCHEMA},
-        "file_specifications": [{"name": "image_1", "extensions": [".png"], "is_required": True}]})
-    for unit in ["P1", "P2", "P3", "P4"]:
-        (tmp_path / unit).mkdir()
-        (tmp_path / unit / "scan.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
-    (tmp_path / "P4" / "scan.png").write_bytes(b"<html><script>x</script>")
-    sheet(tmp_path / "meta.xlsx", [["patient_id", "age"], ["P1", 40], ["P2", "old"], ["P4", 3], ["P9", 1]])
-    table = read_metadata_table(tmp_path / "meta.xlsx")
-    grouping = group_files(list_local(tmp_path), specs, GroupBy.SUBDIRECTORY, reserved={"meta.xlsx": "metadata sheet"})
-    from synapse_dagster.core.screening import unsafe_reason
+def specs(*spec_list, schema=SCHEMA):
+    return CollectionSpecs.from_api({"id": 1, "name": "c", "meta": {"data_unit_meta_schema": schema},
+                                     "file_specifications": list(spec_list)})
 
-    plan = plan_batch(grouping, specs, pipeline="p", batch="b1", dataset_key_template="{pipeline}:{batch}:{group_key}",
-                      sheet=table, max_file_bytes=2**20, screen=unsafe_reason)
-    by_key = {u.group_key: u for u in plan.units}
-    assert [u.group_key for u in plan.valid_units] == ["P1"]
-    assert by_key["P1"].meta == {"age": 40, "patient_id": "P1", "dataset_key": "p:b1:P1"}
-    assert by_key["P2"].problems == ["field 'age' = 'old' (from sheet meta.xlsx) cannot be read as integer"]
-    assert by_key["P3"].problems == ["meta: 'patient_id' is a required property", "meta: 'age' is a required property"]
-    assert len(by_key["P4"].problems) == 1 and "SDK content guard" in by_key["P4"].problems[0]
-    assert "TYPE_MISMATCH" in by_key["P4"].problems[0]
-    assert plan.sheet_rows_without_unit == ["P9"] and plan.units_without_sheet_row == ["P3"]
-    assert plan.invalid_fraction == 0.75
+
+def test_plan_merges_every_source_and_holds_back_bad_units(tmp_path):
+    collection = specs({"name": "image_1", "extensions": [".png"], "is_required": True, "is_primary": True})
+    for name in ["P001_45_male", "P002_50_female", "P003_xx_male", "P004_30_female", "P005_20_male"]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.png").write_bytes(PNG)
+    (tmp_path / "P004_30_female" / "P004_30_female.png").write_bytes(b"<html><script>x</script>")
+    (tmp_path / "P002_50_female" / "meta.yaml").write_text("contrast: yes\nscan_date: 2026-02-03\n")
+    (tmp_path / "P005_20_male" / "meta.yaml").write_text("not: [valid")
+    sheet(tmp_path / "meta.xlsx", [["folder", "weight", "age"], ["P001_45_male", 70.5, 46], ["P009", 1, 1]])
+    grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED, sidecars=("meta.yaml",)),
+                           reserved={"meta.xlsx": "metadata sheet"})
+    recipe = MetaRecipe(static={"site": "A"}, filename_regex=r"^(?P<patient_id>P\d+)_(?P<age>[^_]+)_(?P<sex>male|female)")
+    plan = plan_batch(grouping, collection, pipeline="p", batch="b1", dataset_key_template="{batch}/{group_key}",
+                      recipe=recipe, sheet=read_metadata_table(tmp_path / "meta.xlsx"), max_file_bytes=2**20,
+                      screen=unsafe_reason)
+    units = {u.group_key: u for u in plan.units}
+    assert [u.group_key for u in plan.valid_units] == ["P001_45_male", "P002_50_female"]
+    assert units["P001_45_male"].meta == {"site": "A", "patient_id": "P001", "age": 46, "sex": "male",
+                                          "folder": "P001_45_male", "weight": 70.5, "dataset_key": "b1/P001_45_male"}
+    assert units["P001_45_male"].provenance["age"] == "sheet meta.xlsx"
+    assert units["P001_45_male"].notes == ["field 'age': filename_regex says '45', sheet meta.xlsx says 46; sheet meta.xlsx wins"]
+    assert units["P002_50_female"].meta["contrast"] is True and units["P002_50_female"].meta["age"] == 50
+    assert units["P002_50_female"].provenance["scan_date"] == "sidecar P002_50_female/meta.yaml"
+    kinds = {k: [p.kind for p in u.problems] for k, u in units.items()}
+    assert kinds["P003_xx_male"] == ["invalid_meta"] and "'xx' (from filename_regex)" in units["P003_xx_male"].problems[0]
+    assert kinds["P004_30_female"] == ["unsafe_file"] and "TYPE_MISMATCH" in units["P004_30_female"].problems[0]
+    assert kinds["P005_20_male"] == ["invalid_meta"] and "sidecar P005_20_male/meta.yaml cannot be read" in units["P005_20_male"].problems[0]
+    assert plan.sheet_rows_without_unit == ["P009"]
+    assert plan.units_without_sheet_row == ["P002_50_female", "P003_xx_male", "P004_30_female", "P005_20_male"]
+    report = plan_markdown(plan)
+    assert "| age | `46` | sheet meta.xlsx |" in report and "problem (unsafe_file)" in report
+    assert "**Sheet rows matching no unit** (1): `P009`" in report
+
+
+def test_gates_warn_below_the_limit_and_block_above_it(tmp_path):
+    collection = specs({"name": "image_1", "extensions": [".png"], "is_required": True},
+                       {"name": "label_1", "extensions": [".json"], "is_required": True}, schema=None)
+    for unit in ["u1", "u2", "u3", "u4"]:
+        (tmp_path / unit).mkdir()
+        (tmp_path / unit / "a.png").write_bytes(PNG)
+        if unit != "u4":
+            (tmp_path / unit / "a.json").write_text("{}")
+    grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED))
+    plan = plan_batch(grouping, collection, pipeline="p", batch="b", dataset_key_template="{group_key}")
+    relaxed = {g.name: (g.passed, g.blocking_failure) for g in evaluate_gates(plan, 0.5)}
+    assert relaxed == {"required_specs_satisfied": (False, False), "meta_valid": (True, False),
+                       "unsafe_files_excluded": (True, False), "batch_is_uploadable": (True, False)}
+    strict = {g.name: (g.passed, g.blocking_failure) for g in evaluate_gates(plan, 0.2)}
+    assert strict["required_specs_satisfied"] == (False, True) and strict["batch_is_uploadable"] == (False, True)
 
 
 def test_file_over_size_limit_is_a_problem(tmp_path):
-    specs = CollectionSpecs.from_api({"id": 1, "name": "c", "file_specifications": [{"name": "d", "extensions": [".bin"], "is_required": True}]})
+    collection = specs({"name": "d", "extensions": [".bin"], "is_required": True}, schema=None)
     (tmp_path / "u").mkdir()
     (tmp_path / "u" / "big.bin").write_bytes(b"0" * 3000)
-    grouping = group_files(list_local(tmp_path), specs, GroupBy.SUBDIRECTORY)
-    plan = plan_batch(grouping, specs, pipeline="p", batch="b", dataset_key_template="{group_key}", max_file_bytes=2048)
+    grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED))
+    plan = plan_batch(grouping, collection, pipeline="p", batch="b", dataset_key_template="{group_key}", max_file_bytes=2048)
     assert plan.units[0].problems == ["file u/big.bin (d) is 0.0 MiB, over the 0 MiB limit (max_file_size_mb)"]
+    assert plan.units[0].problems[0].kind == "file_too_large"
