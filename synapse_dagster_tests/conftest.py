@@ -15,6 +15,8 @@ from synapse_sdk.clients.backend import BackendClient
 
 from synapse_dagster.demo_data import META_SCHEMA, demo_seed
 
+pytest_plugins = ["synapse_dagster_tests.remote_servers"]
+
 
 @dataclass
 class Sandbox:

@@ -35,6 +35,7 @@ class SourceFile:
     mtime_ns: int
     source_spec: str | None = None  # set in multi-path mode: the spec whose source folder held the file
     excluded_reason: str | None = None
+    etag: str | None = None  # content tag from an object store (S3 ETag, GCS MD5); None for local and SFTP files
 
     @property
     def name(self) -> str:
@@ -54,8 +55,11 @@ class SourceFile:
 
     @property
     def fingerprint(self) -> str:
-        """Identity of this exact content version, cheap to compute: a changed file gets a new one."""
-        return f"{self.uri}|{self.size}|{self.mtime_ns}"
+        """Identity of this exact content version, cheap to compute: a changed file gets a new one.
+
+        An object store's content tag beats the mtime: it changes exactly when the bytes do.
+        """
+        return f"{self.uri}|{self.size}|{self.etag or self.mtime_ns}"
 
 
 def junk_reason(name: str, is_dir: bool) -> str | None:

@@ -1,0 +1,72 @@
+"""The small interface every remote back end (S3, GCS, SFTP) implements, so listing and staging are written once.
+
+A store is one open connection (an S3 or GCS client, an SSH session). It speaks in store terms (keys and
+absolute paths) and raises only :class:`~synapse_dagster.core.inventory.SourceError`, already worded for a
+person and scrubbed of secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import BinaryIO, NamedTuple, Protocol
+
+from synapse_dagster.core.remote_location import SourceLocation
+
+CHUNK_SIZE = 8 * 1024 * 1024
+
+
+class RemoteObject(NamedTuple):
+    """One file as the store lists it: ``relative`` is POSIX, relative to the listed folder."""
+
+    relative: str
+    uri: str
+    size: int
+    mtime_ns: int
+    etag: str | None
+
+
+class RemoteStore(Protocol):
+    def check(self, location: SourceLocation, *, allow_empty: bool = False) -> None:
+        """Raise SourceError unless ``location`` can be listed (and holds at least one file, unless allow_empty)."""
+
+    def iter_files(self, location: SourceLocation, *, recursive: bool) -> Iterator[RemoteObject]:
+        """Stream the files below ``location``, a page or a directory at a time."""
+
+    def iter_subfolders(self, location: SourceLocation, *, start_after: str | None) -> Iterator[str]:
+        """Names of the folders directly below ``location`` that sort after ``start_after``, in order."""
+
+    def download(self, location: SourceLocation, key: str, out: CopySink, *, etag: str | None) -> None:
+        """Write the object ``key`` (s3/gcs) or path (sftp) into ``out`` chunk by chunk."""
+
+    def close(self) -> None: ...
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def datetime_ns(value: datetime) -> int:
+    """Exact nanoseconds since the epoch (``timestamp() * 1e9`` would lose microseconds to float rounding)."""
+    delta = value.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+class CopySink:
+    """A write target that counts bytes and computes the MD5 as chunks pass, so a copy is verified without
+    reading it back."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self.size = 0
+        self._md5 = hashlib.md5(usedforsecurity=False)
+
+    def write(self, chunk: bytes) -> int:
+        self._file.write(chunk)
+        self._md5.update(chunk)
+        self.size += len(chunk)
+        return len(chunk)
+
+    @property
+    def md5_hex(self) -> str:
+        return self._md5.hexdigest()
