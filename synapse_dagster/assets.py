@@ -6,6 +6,8 @@ Each body is a thin call into ``synapse_dagster.core`` plus the metadata people 
 ``validated_meta`` carries a blocking check, so a batch that is mostly invalid never uploads.
 """
 
+import contextlib
+import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,23 +16,26 @@ import dagster as dg
 from synapse_sdk.exceptions import AuthenticationError, AuthorizationError, ClientConnectionError, NotFoundError
 
 from synapse_dagster import reports
-from synapse_dagster.batch_sources import batch_sources, check_multi_path_specs, list_batch
 from synapse_dagster.core.creation import UnitRequest, UnitStatus, create_units
 from synapse_dagster.core.gates import GATE_DESCRIPTIONS, evaluate_gates
 from synapse_dagster.core.grouping import GroupingResult, IssueKind, Organization, OrganizationError, group_files
 from synapse_dagster.core.inventory import SourceFile
 from synapse_dagster.core.layout_detection import Detection, detect_pattern
 from synapse_dagster.core.layouts import SpecNames
-from synapse_dagster.core.metadata_sheets import MetadataError, find_metadata_file, read_metadata_table
+from synapse_dagster.core.inventory import SourceError
+from synapse_dagster.core.metadata_sheets import MetadataError
+from synapse_dagster.core.remote_staging import staged_copies
 from synapse_dagster.core.plan import BatchPlan, plan_batch
 from synapse_dagster.core.plan_report import plan_markdown
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.screening import unsafe_reason
 from synapse_dagster.core.specs import CollectionSpecs
 from synapse_dagster.core.upload import FileStatus, UploadReport, upload_files
+from synapse_dagster.metadata_files import load_sheet, reserved_paths
 from synapse_dagster.partitions import batches_partitions
 from synapse_dagster.pipeline_config import PipelineConfig
 from synapse_dagster.resources import IngestStateResource, SynapseResource
+from synapse_dagster.sources import SourceRoot, batch_roots, check_multi_path_specs, list_batch, read_small, resolve_roots
 
 ASSET_NAMES = (
     "collection_specs",
@@ -117,14 +122,19 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         kinds={"python"},
         **common,
     )
-    def source_inventory(context: dg.AssetExecutionContext, collection_specs: CollectionSpecs) -> dg.Output[Inventory]:
+    def source_inventory(
+        context: dg.AssetExecutionContext, synapse: SynapseResource, collection_specs: CollectionSpecs
+    ) -> dg.Output[Inventory]:
         batch = context.partition_key
-        check_multi_path_specs(pipeline, collection_specs)
-        sources = batch_sources(pipeline, batch, base_dir)
-        files = list(list_batch(sources))
+        try:
+            check_multi_path_specs(pipeline, collection_specs)
+            roots = batch_roots(pipeline, batch, resolve_roots(pipeline, base_dir, _storage_lookup(synapse, pipeline)))
+            files = list(list_batch(roots))
+        except SourceError as exc:
+            raise dg.Failure(redact(str(exc))) from None
+        inventory = Inventory(batch=batch, roots={(r.spec or "*"): r.location.uri for r in roots}, files=files)
         kept = [f for f in files if not f.excluded_reason]
         total = sum(f.size for f in kept)
-        inventory = Inventory(batch=batch, roots={(s.spec or "*"): str(s.root) for s in sources}, files=files)
         return dg.Output(
             inventory,
             metadata={
@@ -156,7 +166,7 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
     def grouped_data_units(
         context: dg.AssetExecutionContext, collection_specs: CollectionSpecs, source_inventory: Inventory
     ) -> dg.Output[GroupingResult]:
-        reserved = _metadata_file_reservation(pipeline, source_inventory)
+        reserved = reserved_paths(pipeline, source_inventory.files)
         detection = _pattern_for(pipeline, collection_specs, source_inventory.files)
         organization = Organization(
             pattern=detection.pattern,
@@ -207,6 +217,7 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         key=key("validated_meta"),
         ins={
             "collection_specs": dg.AssetIn(key("collection_specs")),
+            "source_inventory": dg.AssetIn(key("source_inventory")),
             "grouped_data_units": dg.AssetIn(key("grouped_data_units")),
         },
         check_specs=gate_specs,
@@ -220,19 +231,16 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         context: dg.AssetExecutionContext,
         synapse: SynapseResource,
         collection_specs: CollectionSpecs,
+        source_inventory: Inventory,
         grouped_data_units: GroupingResult,
     ):
         batch = context.partition_key
-        sources = batch_sources(pipeline, batch, base_dir)
-        sheet = None
+        storage = _storage_lookup(synapse, pipeline)
         try:
-            if pipeline.single_path or pipeline.metadata.excel_path:
-                storage_root = _local_storage_root(synapse, pipeline) if pipeline.metadata.excel_path else None
-                sheet_path = find_metadata_file(sources[0].root, pipeline.metadata.excel_path, storage_root=storage_root)
-                if sheet_path is not None:
-                    sheet = read_metadata_table(sheet_path, pipeline.metadata.key_column)
-        except MetadataError as exc:
-            raise dg.Failure(f"pipeline '{pipeline.name}', batch '{batch}': {exc}") from None
+            roots = batch_roots(pipeline, batch, resolve_roots(pipeline, base_dir, storage))
+            sheet = load_sheet(pipeline, source_inventory.files, roots, storage)
+        except (MetadataError, SourceError) as exc:
+            raise dg.Failure(redact(f"pipeline '{pipeline.name}', batch '{batch}': {exc}")) from None
         plan = plan_batch(
             grouped_data_units,
             collection_specs,
@@ -241,8 +249,9 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
             dataset_key_template=pipeline.dataset_key_template,
             recipe=pipeline.metadata.recipe(),
             sheet=sheet,
+            read_bytes=lambda f: read_small(f, roots),
             max_file_bytes=pipeline.max_file_size_mb * 2**20,
-            screen=unsafe_reason,
+            screen=_screen_local,  # remote files are screened once staged, just before upload
             detection=grouped_data_units.detection,
         )
         valid, invalid = plan.valid_units, plan.invalid_units
@@ -291,12 +300,20 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
     ) -> dg.Output[UploadReport]:
         files = [f for unit in validated_meta.valid_units for f in unit.files.values()]
         client = synapse.client()
-        with ingest_state.ledger() as ledger:
+        try:
+            roots = resolve_roots(pipeline, base_dir, _storage_lookup(synapse, pipeline))
+        except SourceError as exc:
+            raise dg.Failure(redact(str(exc))) from None
+        failures: dict[str, str] = {}
+        with ingest_state.ledger() as ledger, tempfile.TemporaryDirectory(prefix="synapse-staging-") as workdir:
             report = upload_files(
                 client,
                 files,
                 ledger=ledger,
                 target=synapse.credentials().target,
+                stage=_stager(roots, Path(workdir), pipeline.staging_max_mb * 2**20, failures),
+                screen=None if all(r.is_local for r in roots) else unsafe_reason,
+                stage_failures=failures,
                 max_workers=pipeline.upload_max_workers,
                 on_slice_done=lambda done, total: context.log.info(f"uploaded {done}/{total} files"),
             )
@@ -399,22 +416,39 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
     return [collection_specs, source_inventory, grouped_data_units, validated_meta, uploaded_files, created_units]
 
 
-def _metadata_file_reservation(pipeline: PipelineConfig, inventory: Inventory) -> dict[str, str]:
-    """The metadata sheet sits among the data in single-path mode; keep it out of the unmatched report."""
-    if not pipeline.single_path:
-        return {}
-    root = Path(inventory.roots.get("*", ""))
-    try:
-        sheet = find_metadata_file(root, pipeline.metadata.excel_path)
-    except ValueError:
-        return {}
-    if sheet is None:
-        return {}
-    try:
-        rel = sheet.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return {}
-    return {rel: "metadata sheet"}
+def _storage_lookup(synapse: SynapseResource, pipeline: PipelineConfig):
+    """The pipeline's Synapse storage (with its configuration), fetched only if a path needs it."""
+
+    def lookup() -> dict:
+        storage = synapse.client().get_storage(pipeline.storage)
+        return storage.model_dump() if hasattr(storage, "model_dump") else dict(storage)
+
+    return lookup
+
+
+def _screen_local(uri: str) -> str | None:
+    return unsafe_reason(uri) if "://" not in uri else None
+
+
+def _stager(roots: list[SourceRoot], workdir: Path, max_bytes: int, failures: dict[str, str]):
+    """Local files pass through; remote ones are copied per source (each has its own credentials), bounded."""
+
+    @contextlib.contextmanager
+    def stage(files: list[SourceFile]):
+        def slices():
+            for root in roots:
+                mine = [f for f in files if f.source_spec == root.spec]
+                if not mine:
+                    continue
+                if root.is_local:
+                    yield {f.fingerprint: Path(f.uri) for f in mine}
+                    continue
+                with staged_copies(mine, root.options, workdir, max_bytes, failures=failures) as copies:
+                    yield from copies
+
+        yield slices()
+
+    return stage
 
 
 def _pattern_for(pipeline: PipelineConfig, specs: CollectionSpecs, files: list[SourceFile]) -> Detection:
@@ -423,15 +457,6 @@ def _pattern_for(pipeline: PipelineConfig, specs: CollectionSpecs, files: list[S
         return Detection(fixed, [f"pattern '{fixed.value}' is set in the pipeline file"], detected=False)
     aliases = {k: tuple(v) for k, v in pipeline.spec_aliases.items()}
     return detect_pattern(files, SpecNames(specs, aliases))
-
-
-def _local_storage_root(synapse: SynapseResource, pipeline: PipelineConfig) -> Path | None:
-    """The storage's folder when it is on this machine, for storage-relative metadata paths."""
-    storage = synapse.client().get_storage(pipeline.storage)
-    if getattr(storage, "provider", "") in ("file_system", "local"):
-        location = (getattr(storage, "configuration", None) or {}).get("location")
-        return Path(location).expanduser() if location else None
-    return None
 
 
 def _json(value: object) -> str:

@@ -67,14 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         blocked = any(not c.passed and c.severity.value == "ERROR" for c in result.get_asset_check_evaluations())
         return 0 if result.success and planned is not None and not blocked else 1
     if args.command == "batches":
-        from synapse_dagster.batch_sources import list_existing_batches
         from synapse_dagster.pipeline_config import load_pipeline_file
+        from synapse_dagster.sources import list_existing_batches, resolve_roots
 
         pipelines, path = load_pipeline_file(args.pipelines)
         config = next((p for p in pipelines.pipelines if p.name == args.pipeline), None)
         if config is None:
             parser.error(f"{path} defines no pipeline '{args.pipeline}'")
-        for name in list_existing_batches(config, path.parent):
+        for name in list_existing_batches(config, resolve_roots(config, path.parent)):
             print(name)
         return 0
     return 2

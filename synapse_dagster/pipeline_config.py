@@ -12,7 +12,7 @@ import re
 import string
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -40,13 +40,79 @@ class BatchMode(StrEnum):
     KEYS = "keys"  # partition keys are free labels; every batch reads the whole source
 
 
+SECRET_FIELDS = ("access_key", "secret_key", "session_token", "gcs_token", "sftp_password", "sftp_key_passphrase")
+
+
+class ConnectionConfig(_Strict):
+    """How to reach a remote source. Secrets are never written here: name the environment variables holding them."""
+
+    endpoint_url: str | None = Field(default=None, description="S3-compatible store (MinIO, SeaweedFS …); default: AWS.")
+    region: str | None = None
+    gcs_endpoint: str | None = Field(default=None, description="GCS emulator or private endpoint.")
+    gcs_project: str | None = None
+    sftp_username: str | None = None
+    sftp_key_file: str | None = None
+    sftp_known_hosts: str | None = None
+    sftp_host_key_policy: Literal["strict", "accept-any"] | None = None
+    secrets_from_env: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"Secret -> environment variable holding it; secrets: {', '.join(SECRET_FIELDS)}. "
+        "Unset secrets come from the usual variables (AWS_ACCESS_KEY_ID, SFTP_PASSWORD, …).",
+    )
+
+    @field_validator("secrets_from_env")
+    @classmethod
+    def _known_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(SECRET_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown secret(s) {unknown}; use {list(SECRET_FIELDS)}")
+        return value
+
+
 class SourceConfig(_Strict):
-    path: Annotated[str, Field(min_length=1)]
+    path: Annotated[
+        str,
+        Field(min_length=1, description="Local (/abs, ./rel, ../rel, ~/…: relative to the pipeline file), s3://, "
+              "gs://, sftp://user@host[:port]/path, or storage-relative (no scheme, no leading / or .)."),
+    ]
     is_recursive: bool = True
+    connection: ConnectionConfig | None = None
 
 
 class BatchConfig(_Strict):
     mode: BatchMode = BatchMode.FOLDERS
+    ready_marker: str | None = Field(
+        default=None,
+        description="A batch folder is taken only once this file exists in it (e.g. _READY or manifest.json); "
+        "the marker itself is not uploaded.",
+    )
+    settle_seconds: Annotated[int, Field(ge=0)] = Field(
+        default=0, description="Without a marker: a batch is taken once its newest file is at least this old."
+    )
+
+    @field_validator("ready_marker")
+    @classmethod
+    def _marker_is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "/" in value):
+            raise ValueError("must be a file name inside the batch folder, such as _READY")
+        return value
+
+
+class SensorConfig(_Strict):
+    """The sensor that watches a folders-mode source for new batch folders."""
+
+    enabled: bool = True
+    default_status: Literal["running", "stopped"] = "stopped"
+    minimum_interval_seconds: Annotated[int, Field(ge=5)] = 60
+    max_batches_per_tick: Annotated[int, Field(ge=1, le=1000)] = 10
+    max_names_per_tick: Annotated[int, Field(ge=100)] = 5000
+    lookback: Annotated[int, Field(ge=1, le=10000)] = 100
+    full_rescan_every_ticks: Annotated[int, Field(ge=1)] = 30
+    on_first_pass: Literal["register", "run"] = Field(
+        default="register",
+        description="Batches already there when the sensor first runs: 'register' adds them as partitions for a "
+        "backfill you start, 'run' runs them all.",
+    )
 
 
 def _check_regex(value: str | None) -> str | None:
@@ -130,6 +196,7 @@ class PipelineConfig(_Strict):
     source: SourceConfig | None = None
     assets: dict[str, SourceConfig] | None = None
     batches: BatchConfig = BatchConfig()
+    sensor: SensorConfig = SensorConfig()
     pattern: Pattern = Pattern.AUTO
     rules: RulesConfig | None = None
     spec_aliases: dict[str, list[str]] = Field(default_factory=dict)
@@ -138,6 +205,9 @@ class PipelineConfig(_Strict):
     max_file_size_mb: Annotated[int, Field(gt=0)] = 50
     creating_data_unit_batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
     upload_max_workers: Annotated[int, Field(ge=1, le=100)] = 16
+    staging_max_mb: Annotated[int, Field(ge=1)] = Field(
+        default=1024, description="Local disk for copies of remote files while they upload (a bigger file gets a slice of its own)."
+    )
     max_invalid_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     description: str | None = None
 

@@ -26,7 +26,7 @@ def make_pipeline(tmp_path: Path, collection: int, **overrides) -> tuple[dg.Defi
         "name": "xray",
         "data_collection": collection,
         "storage": 1,
-        "source": {"path": "incoming"},
+        "source": {"path": "./incoming"},
         "metadata": {"key_column": "patient_id", "static": {"site": "test-site"}},
         "creating_data_unit_batch_size": 4,
         **overrides,

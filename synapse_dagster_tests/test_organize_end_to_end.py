@@ -23,7 +23,7 @@ BATCH = "2026-11-24T10"
 PIPELINE = {
     "name": "typed",
     "storage": 1,
-    "source": {"path": "incoming"},
+    "source": {"path": "./incoming"},
     "metadata": {
         "filename_regex": r"^(?P<patient_id>P\d{4})_(?P<age>\d+)_(?P<sex>[FM])",
         "sidecars": ["*.meta.yaml"],
