@@ -15,6 +15,7 @@ from synapse_dagster.assets import build_pipeline_assets
 from synapse_dagster.jobs import build_ingest_job
 from synapse_dagster.pipeline_config import PipelineFile, load_pipeline_file
 from synapse_dagster.resources import IngestStateResource, SynapseResource
+from synapse_dagster.sensors import build_batch_sensor
 
 STATE_DIR_ENV = "SYNAPSE_DAGSTER_STATE_DIR"
 
@@ -24,13 +25,18 @@ def default_state_dir(pipeline_file: Path) -> Path:
 
 
 def build_definitions(pipelines: PipelineFile, *, base_dir: Path, state_dir: Path) -> dg.Definitions:
-    assets, jobs = [], []
+    assets, jobs, sensors = [], [], []
     for pipeline in pipelines.pipelines:
         assets.extend(build_pipeline_assets(pipeline, base_dir))
-        jobs.append(build_ingest_job(pipeline))
+        job = build_ingest_job(pipeline)
+        jobs.append(job)
+        sensor = build_batch_sensor(pipeline, base_dir, job)
+        if sensor is not None:
+            sensors.append(sensor)
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
+        sensors=sensors,
         resources={
             "synapse": SynapseResource(),
             "ingest_state": IngestStateResource(state_dir=str(state_dir)),

@@ -1,0 +1,100 @@
+"""One sensor per folders-mode pipeline: it watches the source (S3, GCS, SFTP or local) for new batch folders.
+
+A tick registers the new, ready batches as dynamic partitions and requests their runs in the same
+``SensorResult``; run keys make a repeated tick harmless. The finding itself is the functional core
+(``core.batch_discovery``); this module only wires it to Dagster.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import dagster as dg
+
+from synapse_dagster.core.batch_discovery import DiscoveryCursor, DiscoveryLimits, discover
+from synapse_dagster.core.inventory import SourceError
+from synapse_dagster.core.redaction import redact
+from synapse_dagster.partitions import batches_partitions
+from synapse_dagster.pipeline_config import BatchMode, PipelineConfig
+from synapse_dagster.resources import SynapseResource
+from synapse_dagster.sources import FolderBatches, resolve_roots
+
+FIRST_PASS_BATCHES_PER_TICK = 1000  # registering without runs is cheap: take the backlog in few ticks
+
+
+def sensor_name(pipeline: PipelineConfig) -> str:
+    return f"{pipeline.name}_new_batches"
+
+
+def run_key(pipeline: PipelineConfig, batch: str) -> str:
+    return f"{pipeline.name}/{batch}"
+
+
+def discovery_limits(pipeline: PipelineConfig, *, first_pass_register: bool) -> DiscoveryLimits:
+    s = pipeline.sensor
+    limits = DiscoveryLimits(
+        max_batches_per_tick=s.max_batches_per_tick,
+        max_names_per_tick=s.max_names_per_tick,
+        max_readiness_checks_per_tick=max(50, 5 * s.max_batches_per_tick),
+        lookback=s.lookback,
+        full_rescan_every_ticks=s.full_rescan_every_ticks,
+        seconds_per_tick=30.0,  # well inside Dagster's 60 s tick timeout
+    )
+    if first_pass_register:
+        limits = dataclasses.replace(limits, max_batches_per_tick=FIRST_PASS_BATCHES_PER_TICK,
+                                     max_readiness_checks_per_tick=FIRST_PASS_BATCHES_PER_TICK)
+    return limits
+
+
+def build_batch_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition | None:
+    if pipeline.batches.mode is not BatchMode.FOLDERS or not pipeline.sensor.enabled:
+        return None
+    partitions = batches_partitions(pipeline.name)
+    readiness = (f"its {pipeline.batches.ready_marker} marker exists" if pipeline.batches.ready_marker else
+                 f"its newest file is {pipeline.batches.settle_seconds}s old" if pipeline.batches.settle_seconds else
+                 "it appears")
+    status = dg.DefaultSensorStatus.RUNNING if pipeline.sensor.default_status == "running" else dg.DefaultSensorStatus.STOPPED
+
+    @dg.sensor(
+        name=sensor_name(pipeline),
+        job=job,
+        minimum_interval_seconds=pipeline.sensor.minimum_interval_seconds,
+        default_status=status,
+        description=f"Watches the source of pipeline '{pipeline.name}' for new batch folders; a batch is taken when "
+        f"{readiness}. Batches found on the first pass are {'registered for a backfill' if pipeline.sensor.on_first_pass == 'register' else 'run'}.",
+    )
+    def new_batches(context: dg.SensorEvaluationContext, synapse: SynapseResource) -> dg.SensorResult:
+        def storage():
+            found = synapse.client().get_storage(pipeline.storage)
+            return found.model_dump() if hasattr(found, "model_dump") else dict(found)
+
+        try:
+            roots = resolve_roots(pipeline, base_dir, storage)
+        except SourceError as exc:
+            raise SourceError(redact(str(exc))) from None
+        cursor = DiscoveryCursor.from_json(context.cursor)
+        register_only = not cursor.first_pass_done and pipeline.sensor.on_first_pass == "register"
+        outcome = discover(
+            FolderBatches(pipeline, roots),
+            lambda key: context.instance.has_dynamic_partition(partitions.name, key),
+            cursor,
+            discovery_limits(pipeline, first_pass_register=register_only),
+        )
+        for name, why in sorted(outcome.unusable.items())[:20]:
+            context.log.warning(f"folder '{name}' cannot be a batch: {why}")
+        if outcome.waiting:
+            context.log.info("waiting: " + "; ".join(f"{n} ({why})" for n, why in list(outcome.waiting.items())[:20]))
+        context.log.info(outcome.summary() + (" (first pass: registered for backfill, no runs)" if register_only else ""))
+        requests = [] if register_only else [
+            dg.RunRequest(partition_key=batch, run_key=run_key(pipeline, batch), tags={"synapse/batch": batch})
+            for batch in outcome.taken
+        ]
+        return dg.SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=[partitions.build_add_request(outcome.taken)] if outcome.taken else [],
+            cursor=outcome.cursor.to_json(),
+            skip_reason=None if requests else outcome.summary(),
+        )
+
+    return new_batches
