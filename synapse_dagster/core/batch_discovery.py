@@ -95,8 +95,9 @@ class TickOutcome:
 
 class _Tick:
     def __init__(self, lister: BatchLister, known: Callable[[str], bool], limits: DiscoveryLimits,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], recent: list[str]) -> None:
         self.lister, self.known, self.limits, self.clock = lister, known, limits, clock
+        self.recent = set(recent)  # taken in earlier ticks: known without asking the instance
         self.started = clock()
         self.taken: list[str] = []
         self.waiting: dict[str, str] = {}
@@ -127,7 +128,7 @@ class _Tick:
         except ValueError as exc:
             self.unusable[name] = str(exc)
             return
-        if self.known(name):
+        if name in self.recent or self.known(name):
             return
         self.checks += 1
         ready, why = self.lister.readiness(name)
@@ -159,7 +160,7 @@ def discover(
     clock: Callable[[], float] = time.monotonic,
 ) -> TickOutcome:
     """One sensor tick: which batches to take now, and the cursor for the next tick."""
-    tick = _Tick(lister, known, limits, clock)
+    tick = _Tick(lister, known, limits, clock, cursor.recent)
     # 1. Batches that were waiting: the oldest first, they may be ready now.
     for name in cursor.pending:
         if tick.out_of_budget():
