@@ -118,13 +118,13 @@ def _list_batches(config, path: Path, *, register: bool) -> int:
         return found.model_dump() if hasattr(found, "model_dump") else dict(found)
 
     roots = resolve_roots(config, path.parent, storage)
-    watcher = FolderBatches(config, roots)
     ready = []
-    for name in list_existing_batches(config, roots):
-        ok, why = watcher.readiness(name)
-        print(f"{name}\t{'ready' if ok else 'waiting: ' + why}")
-        if ok:
-            ready.append(name)
+    with FolderBatches(config, roots) as watcher:
+        for name in list_existing_batches(config, roots):
+            ok, why = watcher.readiness(name)
+            print(f"{name}\t{'ready' if ok else 'waiting: ' + why}")
+            if ok:
+                ready.append(name)
     if register and ready:
         instance = dg.DagsterInstance.get()
         name = batches_partitions(config.name).name

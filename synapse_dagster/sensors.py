@@ -75,12 +75,16 @@ def build_batch_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.Unresol
             raise SourceError(redact(str(exc))) from None
         cursor = DiscoveryCursor.from_json(context.cursor)
         register_only = not cursor.first_pass_done and pipeline.sensor.on_first_pass == "register"
-        outcome = discover(
-            FolderBatches(pipeline, roots),
-            lambda key: context.instance.has_dynamic_partition(partitions.name, key),
-            cursor,
-            discovery_limits(pipeline, first_pass_register=register_only),
-        )
+        try:
+            with FolderBatches(pipeline, roots) as watcher:
+                outcome = discover(
+                    watcher,
+                    lambda key: context.instance.has_dynamic_partition(partitions.name, key),
+                    cursor,
+                    discovery_limits(pipeline, first_pass_register=register_only),
+                )
+        except SourceError as exc:
+            raise SourceError(redact(str(exc))) from None
         for name, why in sorted(outcome.unusable.items())[:20]:
             context.log.warning(f"folder '{name}' cannot be a batch: {why}")
         if outcome.waiting:

@@ -8,6 +8,7 @@ typo or a missing credential fails with the pipeline, the spec and the path name
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import time
@@ -20,7 +21,7 @@ from synapse_dagster.core.inventory import SourceError, SourceFile, resolve_loca
 from synapse_dagster.core.remote_location import SourceLocation, parse_source, resolve_storage_path, split_uri
 from synapse_dagster.core.remote_options import ConnectionOptions
 from synapse_dagster.core.remote_sources import check_source, list_remote, list_subfolders, open_store
-from synapse_dagster.core.remote_store import CopySink
+from synapse_dagster.core.remote_store import CopySink, RemoteStore
 from synapse_dagster.core.specs import CollectionSpecs
 from synapse_dagster.partitions import check_batch_key
 from synapse_dagster.pipeline_config import BatchMode, ConnectionConfig, PipelineConfig
@@ -171,24 +172,41 @@ def list_existing_batches(pipeline: PipelineConfig, roots: list[SourceRoot]) -> 
 
 
 class FolderBatches:
-    """The sensor's view of a folders-mode pipeline: batch names, and whether a batch is complete."""
+    """The sensor's view of a folders-mode pipeline: batch names, and whether a batch is complete.
+
+    Use it as a context manager: one connection per source serves the whole tick (opening an S3 client
+    costs more than listing one small folder).
+    """
 
     def __init__(self, pipeline: PipelineConfig, roots: list[SourceRoot], clock: Callable[[], float] = time.time) -> None:
         self.pipeline, self.roots, self.clock = pipeline, roots, clock
+        self._stores: dict[int, RemoteStore] = {}
+        self._exit = contextlib.ExitStack()
+
+    def __enter__(self) -> FolderBatches:
+        for index, root in enumerate(self.roots):
+            if not root.is_local:
+                self._stores[index] = self._exit.enter_context(open_store(root.location, root.options))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+        self._stores.clear()
 
     def names(self, start_after: str | None) -> Iterator[str]:
         first = self.roots[0]
-        yield from list_subfolders(first.location, first.options, start_after=start_after)
+        yield from list_subfolders(first.location, first.options, start_after=start_after, store=self._stores.get(0))
 
     def readiness(self, name: str) -> tuple[bool, str]:
         marker = self.pipeline.batches.ready_marker
         settle = self.pipeline.batches.settle_seconds
-        for root in self.roots:
+        for index, root in enumerate(self.roots):
             folder = root.child(name)
             where = f" in {root.spec}'s source" if root.spec else ""
             newest, has_marker, count = 0, False, 0
             try:
-                for f in list_remote(folder.location, folder.options, recursive=bool(settle) and root.recursive):
+                for f in list_remote(folder.location, folder.options, recursive=bool(settle) and root.recursive,
+                                     store=self._stores.get(index)):
                     count += 1
                     newest = max(newest, f.mtime_ns)
                     has_marker = has_marker or f.relative_path == marker

@@ -72,16 +72,18 @@ def list_remote(
     *,
     recursive: bool = True,
     source_spec: str | None = None,
+    store: RemoteStore | None = None,
 ) -> Iterator[SourceFile]:
     """Stream the files below ``location`` (S3/GCS in the store's key order, SFTP and local sorted per folder).
 
     Junk (``.DS_Store``, anything below ``@eaDir`` ...) is yielded with ``excluded_reason``, as local listings do.
+    Pass an open ``store`` to reuse one connection across many listings (a sensor tick).
     """
     if location.scheme == "local":
         yield from list_local(Path(location.path), recursive=recursive, source_spec=source_spec)
         return
-    with open_store(location, options or ConnectionOptions.from_env()) as store:
-        for item in store.iter_files(location, recursive=recursive):
+    with _store_for(location, options, store) as opened:
+        for item in opened.iter_files(location, recursive=recursive):
             yield SourceFile(
                 uri=item.uri,
                 relative_path=item.relative,
@@ -94,7 +96,11 @@ def list_remote(
 
 
 def list_subfolders(
-    location: SourceLocation, options: ConnectionOptions | None = None, *, start_after: str | None = None
+    location: SourceLocation,
+    options: ConnectionOptions | None = None,
+    *,
+    start_after: str | None = None,
+    store: RemoteStore | None = None,
 ) -> Iterator[str]:
     """Names of the folders (prefixes) directly below ``location`` that sort after ``start_after``, in order.
 
@@ -104,10 +110,19 @@ def list_subfolders(
     if location.scheme == "local":
         yield from _local_subfolders(Path(location.path), start_after)
         return
-    with open_store(location, options or ConnectionOptions.from_env()) as store:
-        for name in store.iter_subfolders(location, start_after=start_after):
+    with _store_for(location, options, store) as opened:
+        for name in opened.iter_subfolders(location, start_after=start_after):
             if not junk_reason(name, True):
                 yield name
+
+
+@contextmanager
+def _store_for(location: SourceLocation, options: ConnectionOptions | None, store: RemoteStore | None) -> Iterator[RemoteStore]:
+    if store is not None:
+        yield store
+        return
+    with open_store(location, options or ConnectionOptions.from_env()) as opened:
+        yield opened
 
 
 def excluded_reason(relative_path: str) -> str | None:
