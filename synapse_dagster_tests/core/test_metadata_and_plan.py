@@ -213,3 +213,22 @@ def test_file_over_size_limit_is_a_problem(tmp_path):
     plan = plan_batch(grouping, collection, pipeline="p", batch="b", dataset_key_template="{group_key}", max_file_bytes=2048)
     assert plan.units[0].problems == ["file u/big.bin (d) is 0.0 MiB, over the 0 MiB limit (max_file_size_mb)"]
     assert plan.units[0].problems[0].kind == "file_too_large"
+
+
+def test_legacy_xls_keeps_numbers_dates_and_booleans(tmp_path):
+    import xlwt
+
+    book = xlwt.Workbook()
+    sheet_ = book.add_sheet("patients")
+    date_style = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    for col, value in enumerate(["patient_id", "age", "scan_date", "contrast"]):
+        sheet_.write(0, col, value)
+    sheet_.write(1, 0, "P1")
+    sheet_.write(1, 1, 45)
+    sheet_.write(1, 2, dt.date(2026, 3, 4), date_style)
+    sheet_.write(1, 3, True)
+    book.save(str(tmp_path / "meta.xls"))
+    table = read_metadata_table(find_metadata_file(tmp_path, None))
+    assert table.rows["P1"] == {"patient_id": "P1", "age": 45.0, "scan_date": "2026-03-04", "contrast": True}
+    built = build_unit_meta([SourceValues("sheet", "sheet meta.xls", table.rows["P1"])], dataset_key="k", schema=SCHEMA)
+    assert built.meta["age"] == 45 and type(built.meta["age"]) is int and built.problems == []
