@@ -129,7 +129,7 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         try:
             check_multi_path_specs(pipeline, collection_specs)
             roots = batch_roots(pipeline, batch, resolve_roots(pipeline, base_dir, _storage_lookup(synapse, pipeline)))
-            files = list(list_batch(roots))
+            files = list(list_batch(roots, pipeline, batch))
         except SourceError as exc:
             raise dg.Failure(redact(str(exc))) from None
         inventory = Inventory(batch=batch, roots={(r.spec or "*"): r.location.uri for r in roots}, files=files)

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from synapse_dagster.core.arrival_windows import WindowSpec
 from synapse_dagster.core.file_rules import FileRule, RuleSet
 from synapse_dagster.core.layouts import Pattern
 from synapse_dagster.core.unit_meta import DEFAULT_PRECEDENCE, SOURCE_KINDS, MetaRecipe
@@ -37,6 +38,7 @@ class _Strict(BaseModel):
 
 class BatchMode(StrEnum):
     FOLDERS = "folders"  # every immediate sub-folder of the source is one batch (partition)
+    WINDOWS = "windows"  # flat prefixes: the files modified within one arrival window are one batch
     KEYS = "keys"  # partition keys are free labels; every batch reads the whole source
 
 
@@ -87,8 +89,16 @@ class BatchConfig(_Strict):
         "the marker itself is not uploaded.",
     )
     settle_seconds: Annotated[int, Field(ge=0)] = Field(
-        default=0, description="Without a marker: a batch is taken once its newest file is at least this old."
+        default=0, description="Without a marker: a batch is taken once its newest file is at least this old "
+        "(windows mode: once its window closed this long ago)."
     )
+    window: str = Field(default="hourly", description="windows mode: 'hourly', 'daily' or '<N>m'.")
+
+    @field_validator("window")
+    @classmethod
+    def _window_spec(cls, value: str) -> str:
+        WindowSpec.parse(value)
+        return value
 
     @field_validator("ready_marker")
     @classmethod
@@ -108,6 +118,9 @@ class SensorConfig(_Strict):
     max_names_per_tick: Annotated[int, Field(ge=100)] = 5000
     lookback: Annotated[int, Field(ge=1, le=10000)] = 100
     full_rescan_every_ticks: Annotated[int, Field(ge=1)] = 30
+    max_objects_per_tick: Annotated[int, Field(ge=1)] = Field(
+        default=50_000, description="windows mode on S3/GCS: objects scanned per tick (a scan resumes next tick)."
+    )
     on_first_pass: Literal["register", "run"] = Field(
         default="register",
         description="Batches already there when the sensor first runs: 'register' adds them as partitions for a "
@@ -248,6 +261,10 @@ class PipelineConfig(_Strict):
         if self.assets is not None and self.pattern not in (Pattern.AUTO, Pattern.MULTI_PATH, Pattern.RULES):
             raise ValueError(f"'assets' (multi-path mode) groups by stem across sources; pattern '{self.pattern.value}' "
                              "does not apply (leave it out)")
+        if self.batches.mode is BatchMode.WINDOWS and self.assets is not None:
+            raise ValueError("batches.mode 'windows' watches one flat source; use 'source', not 'assets'")
+        if self.batches.mode is BatchMode.WINDOWS and self.batches.ready_marker:
+            raise ValueError("batches.ready_marker needs batch folders; windows mode uses settle_seconds instead")
         if self.source is not None and self.pattern is Pattern.MULTI_PATH:
             raise ValueError("pattern 'multi_path' needs 'assets' (one source per spec) instead of 'source'")
         return self

@@ -7,20 +7,29 @@ A tick registers the new, ready batches as dynamic partitions and requests their
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import time
 from pathlib import Path
 
 import dagster as dg
 
+from synapse_dagster.core.arrival_windows import WindowCursor, WindowSpec, scan_windows
 from synapse_dagster.core.batch_discovery import DiscoveryCursor, DiscoveryLimits, discover
 from synapse_dagster.core.inventory import SourceError
 from synapse_dagster.core.redaction import redact
+from synapse_dagster.core.remote_sources import RESUMABLE_SCHEMES, list_remote
 from synapse_dagster.partitions import batches_partitions
 from synapse_dagster.pipeline_config import BatchMode, PipelineConfig
 from synapse_dagster.resources import SynapseResource
 from synapse_dagster.sources import FolderBatches, resolve_roots
 
-FIRST_PASS_BATCHES_PER_TICK = 1000  # registering without runs is cheap: take the backlog in few ticks
+FIRST_PASS_BATCHES_PER_TICK = 1000
+
+
+def now() -> float:
+    """The sensor's clock (one place, so tests can move time forward)."""
+    return time.time()  # registering without runs is cheap: take the backlog in few ticks
 
 
 def sensor_name(pipeline: PipelineConfig) -> str:
@@ -48,8 +57,10 @@ def discovery_limits(pipeline: PipelineConfig, *, first_pass_register: bool) -> 
 
 
 def build_batch_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition | None:
-    if pipeline.batches.mode is not BatchMode.FOLDERS or not pipeline.sensor.enabled:
+    if pipeline.batches.mode is BatchMode.KEYS or not pipeline.sensor.enabled:
         return None
+    if pipeline.batches.mode is BatchMode.WINDOWS:
+        return _window_sensor(pipeline, base_dir, job)
     partitions = batches_partitions(pipeline.name)
     readiness = (f"its {pipeline.batches.ready_marker} marker exists" if pipeline.batches.ready_marker else
                  f"its newest file is {pipeline.batches.settle_seconds}s old" if pipeline.batches.settle_seconds else
@@ -102,3 +113,63 @@ def build_batch_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.Unresol
         )
 
     return new_batches
+
+
+def _default_status(pipeline: PipelineConfig) -> dg.DefaultSensorStatus:
+    return dg.DefaultSensorStatus.RUNNING if pipeline.sensor.default_status == "running" else dg.DefaultSensorStatus.STOPPED
+
+
+def _storage_of(synapse: SynapseResource, pipeline: PipelineConfig):
+    def storage():
+        found = synapse.client().get_storage(pipeline.storage)
+        return found.model_dump() if hasattr(found, "model_dump") else dict(found)
+
+    return storage
+
+
+def _window_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+    partitions = batches_partitions(pipeline.name)
+    spec = WindowSpec.parse(pipeline.batches.window)
+
+    @dg.sensor(
+        name=sensor_name(pipeline),
+        job=job,
+        minimum_interval_seconds=pipeline.sensor.minimum_interval_seconds,
+        default_status=_default_status(pipeline),
+        description=f"Scans the flat source of pipeline '{pipeline.name}' and runs each {pipeline.batches.window} arrival "
+        f"window once it closed {pipeline.batches.settle_seconds}s ago, and again when objects land in it late.",
+    )
+    def new_windows(context: dg.SensorEvaluationContext, synapse: SynapseResource) -> dg.SensorResult:
+        try:
+            root = resolve_roots(pipeline, base_dir, _storage_of(synapse, pipeline))[0]
+            cursor = WindowCursor.from_json(context.cursor)
+            resumable = root.location.scheme in RESUMABLE_SCHEMES
+            start_after = cursor.scan_after if resumable else None
+            if not resumable:
+                cursor = WindowCursor(ran=cursor.ran, scans=cursor.scans)  # local and SFTP cannot resume: scan whole
+            with contextlib.closing(list_remote(root.location, root.options, recursive=root.recursive,
+                                                start_after=start_after)) as objects:
+                tick = scan_windows(objects, cursor, spec, now=now(), settle_seconds=pipeline.batches.settle_seconds,
+                                    max_objects=pipeline.sensor.max_objects_per_tick if resumable else None)
+        except SourceError as exc:
+            raise SourceError(redact(str(exc))) from None
+        register_only = cursor.scans == 0 and pipeline.sensor.on_first_pass == "register"
+        new = [w for w, _ in tick.due if not context.instance.has_dynamic_partition(partitions.name, w)]
+        due = tick.due[: pipeline.sensor.max_batches_per_tick]
+        for window, _ in tick.due[len(due):]:  # over the cap: forget them so the next complete scan asks again
+            tick.cursor.ran.pop(window, None)
+        summary = (f"scanned {tick.scanned} objects ({'scan complete' if tick.scan_complete else 'scan continues'}); "
+                   f"{len(tick.due)} window(s) due, {len(tick.open_windows)} still open or settling")
+        context.log.info(summary + (" (first pass: registered for backfill, no runs)" if register_only else ""))
+        requests = [] if register_only else [
+            dg.RunRequest(partition_key=w, run_key=f"{run_key(pipeline, w)}/{signature}", tags={"synapse/batch": w})
+            for w, signature in due
+        ]
+        return dg.SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=[partitions.build_add_request(new)] if new else [],
+            cursor=tick.cursor.to_json(),
+            skip_reason=None if requests else summary,
+        )
+
+    return new_windows

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from synapse_dagster.core.arrival_windows import WindowSpec
 from synapse_dagster.core.inventory import SourceError, SourceFile, resolve_local_source
 from synapse_dagster.core.remote_location import SourceLocation, parse_source, resolve_storage_path, split_uri
 from synapse_dagster.core.remote_options import ConnectionOptions
@@ -102,8 +103,13 @@ def resolve_roots(pipeline: PipelineConfig, base_dir: Path, storage: StorageLook
 
 
 def batch_roots(pipeline: PipelineConfig, batch: str, roots: list[SourceRoot]) -> list[SourceRoot]:
-    """The batch's folder in each source (``folders`` mode) or the sources themselves (``keys`` mode), checked."""
+    """The batch's folder in each source (``folders`` mode) or the sources themselves (other modes), checked."""
     check_batch_key(batch)
+    if pipeline.batches.mode is BatchMode.WINDOWS:
+        try:
+            WindowSpec.parse(pipeline.batches.window).bounds(batch)
+        except ValueError as exc:
+            raise SourceError(f"pipeline '{pipeline.name}': {exc}") from None
     out = []
     for root in roots:
         batch_root = root.child(batch) if pipeline.batches.mode is BatchMode.FOLDERS else root
@@ -130,9 +136,15 @@ def check_multi_path_specs(pipeline: PipelineConfig, specs: CollectionSpecs) -> 
         raise SourceError(f"pipeline '{pipeline.name}': required spec(s) {missing} have no source under 'assets'")
 
 
-def list_batch(roots: list[SourceRoot]) -> Iterator[SourceFile]:
+def list_batch(roots: list[SourceRoot], pipeline: PipelineConfig | None = None, batch: str | None = None) -> Iterator[SourceFile]:
+    """The batch's files; in windows mode only those modified within the batch's window."""
+    window = None
+    if pipeline is not None and batch is not None and pipeline.batches.mode is BatchMode.WINDOWS:
+        window = WindowSpec.parse(pipeline.batches.window).bounds(batch)
     for root in roots:
-        yield from list_remote(root.location, root.options, recursive=root.recursive, source_spec=root.spec)
+        for file in list_remote(root.location, root.options, recursive=root.recursive, source_spec=root.spec):
+            if window is None or window[0] <= file.mtime_ns < window[1]:
+                yield file
 
 
 def root_for(file: SourceFile, roots: list[SourceRoot]) -> SourceRoot:

@@ -129,3 +129,37 @@ def test_work_per_tick_is_capped(tmp_path, s3_server, bucket):
         harness = watch(tmp_path, s3_server, bucket, instance, max_batches_per_tick=10)
         per_tick = [len(harness.tick().run_requests) for _ in range(4)]
     assert per_tick == [10, 10, 5, 0]
+
+
+def test_windows_mode_runs_closed_windows_once_and_again_for_late_objects(tmp_path, s3_server, bucket, monkeypatch):
+    import time
+
+    from synapse_dagster import sensors
+    from synapse_dagster.core.arrival_windows import WindowSpec
+
+    for i in range(3):  # a camera dumping into one flat prefix
+        s3_server.put(bucket, f"flat/P{i:04d}.png", b"png")
+    config = {
+        "name": "cam", "data_collection": 1, "storage": 1,
+        "source": {"path": f"s3://{bucket}/flat", "connection": {"endpoint_url": s3_server.endpoint, "region": "us-east-1"}},
+        "batches": {"mode": "windows", "window": "hourly", "settle_seconds": 60},
+        "sensor": {"on_first_pass": "run", "max_objects_per_tick": 2},
+    }
+    defs = build_definitions(parse_pipeline_file({"pipelines": [config]}), base_dir=tmp_path, state_dir=tmp_path / "state")
+
+    def windows() -> set[str]:
+        listed = s3_server.client().list_objects_v2(Bucket=bucket, Prefix="flat/")["Contents"]
+        return {WindowSpec.parse("hourly").key(int(o["LastModified"].timestamp()) * 1_000_000_000) for o in listed}
+
+    with dg.instance_for_test() as instance:
+        harness = Harness(defs, instance, "cam_new_batches")
+        assert harness.taken(3) == []  # the hour is still open
+        monkeypatch.setattr(sensors, "now", lambda: time.time() + 3 * 3600)  # ... and now it has closed
+        assert harness.taken() == []  # 2 of 3 objects scanned: the scan goes on, nothing is decided half-way
+        first = harness.taken(2)
+        assert sorted(first) == sorted(windows())
+        s3_server.put(bucket, "flat/P0003.png", b"late")  # lands in an hour already ingested
+        late = harness.taken(3)
+        assert late and set(late) <= windows()
+        assert harness.taken(4) == []
+        assert len(harness.run_keys) == len(set(harness.run_keys))

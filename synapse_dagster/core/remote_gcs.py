@@ -78,10 +78,11 @@ class GCSStore:
             f"{location.uri}{self._where}: no objects under this prefix (missing, or an empty folder); check the path"
         )
 
-    def iter_files(self, location: SourceLocation, *, recursive: bool) -> Iterator[RemoteObject]:
+    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[RemoteObject]:
         blobs = self._client.list_blobs(
             location.bucket,
             prefix=location.path,
+            start_offset=f"{location.path}{start_after}" if start_after else None,
             delimiter=None if recursive else "/",
             page_size=PAGE_SIZE,
             fields=_FILE_FIELDS,
@@ -91,8 +92,8 @@ class GCSStore:
         with self._errors(location):
             for blob in blobs:
                 relative = blob.name[len(location.path) :]
-                if not relative or blob.name.endswith("/"):
-                    continue  # a zero-byte "folder" placeholder
+                if not relative or blob.name.endswith("/") or (start_after is not None and relative <= start_after):
+                    continue  # a zero-byte "folder" placeholder, or the resume point itself (start_offset is inclusive)
                 yield RemoteObject(
                     relative,
                     location.file_uri(blob.name),

@@ -86,10 +86,12 @@ class S3Store:
                 "check the path (S3 folders exist only while they hold objects)"
             )
 
-    def iter_files(self, location: SourceLocation, *, recursive: bool) -> Iterator[RemoteObject]:
+    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[RemoteObject]:
         kwargs = {"Bucket": location.bucket, "Prefix": location.path}
         if not recursive:
             kwargs["Delimiter"] = "/"
+        if start_after:
+            kwargs["StartAfter"] = f"{location.path}{start_after}"
         paginator = self._client.get_paginator("list_objects_v2")
         with self._errors(location):
             for page in paginator.paginate(**kwargs, PaginationConfig={"PageSize": PAGE_SIZE}):

@@ -18,6 +18,9 @@ from synapse_dagster.core.remote_options import ConnectionOptions
 from synapse_dagster.core.remote_store import RemoteStore
 
 
+RESUMABLE_SCHEMES = ("s3", "gcs")  # listings in global key order, resumable on the server
+
+
 @contextmanager
 def open_store(
     location: SourceLocation, options: ConnectionOptions, *, checking: bool = False
@@ -73,17 +76,23 @@ def list_remote(
     recursive: bool = True,
     source_spec: str | None = None,
     store: RemoteStore | None = None,
+    start_after: str | None = None,
 ) -> Iterator[SourceFile]:
     """Stream the files below ``location`` (S3/GCS in the store's key order, SFTP and local sorted per folder).
 
     Junk (``.DS_Store``, anything below ``@eaDir`` ...) is yielded with ``excluded_reason``, as local listings do.
-    Pass an open ``store`` to reuse one connection across many listings (a sensor tick).
+    Pass an open ``store`` to reuse one connection across many listings (a sensor tick). ``start_after`` (a
+    relative path) resumes an S3/GCS listing in key order; SFTP and local listings cannot resume.
     """
+    if start_after is not None and location.scheme not in RESUMABLE_SCHEMES:
+        raise ValueError(f"{location.scheme} listings cannot resume after a key")
     if location.scheme == "local":
         yield from list_local(Path(location.path), recursive=recursive, source_spec=source_spec)
         return
     with _store_for(location, options, store) as opened:
-        for item in opened.iter_files(location, recursive=recursive):
+        items = opened.iter_files(location, recursive=recursive, start_after=start_after) if start_after else \
+            opened.iter_files(location, recursive=recursive)
+        for item in items:
             yield SourceFile(
                 uri=item.uri,
                 relative_path=item.relative,

@@ -31,8 +31,9 @@ class RemoteStore(Protocol):
     def check(self, location: SourceLocation, *, allow_empty: bool = False) -> None:
         """Raise SourceError unless ``location`` can be listed (and holds at least one file, unless allow_empty)."""
 
-    def iter_files(self, location: SourceLocation, *, recursive: bool) -> Iterator[RemoteObject]:
-        """Stream the files below ``location``, a page or a directory at a time."""
+    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[RemoteObject]:
+        """Stream the files below ``location``, a page or a directory at a time; object stores (not SFTP) can
+        resume after the relative path ``start_after``, in key order."""
 
     def iter_subfolders(self, location: SourceLocation, *, start_after: str | None) -> Iterator[str]:
         """Names of the folders directly below ``location`` that sort after ``start_after``, in order."""
