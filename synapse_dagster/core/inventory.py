@@ -76,7 +76,7 @@ def resolve_local_source(path: str, base_dir: Path) -> Path:
     """Turn an absolute, relative or ``~`` path into an existing directory, or explain what is wrong."""
     if "://" in path:
         scheme = path.split("://", 1)[0]
-        raise SourceError(f"source '{path}': '{scheme}://' sources are not supported yet; use a local folder")
+        raise SourceError(f"source '{path}' is a '{scheme}://' URL, not a local folder")
     candidate = Path(path).expanduser()
     if not candidate.is_absolute():
         candidate = (base_dir / candidate).resolve()

@@ -409,21 +409,14 @@ class SandboxStore:
         for part in claimed:
             if stored.get(part["part_number"]) != part.get("etag"):
                 raise ApiError(400, f"part {part['part_number']}: ETag does not match the uploaded part (InvalidPart)")
-        target = Path(upload["path"])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        sha1, md5, size = hashlib.sha1(), hashlib.md5(), 0
-        tmp = self.tmp_dir / f"assemble-{uuid.uuid4().hex}"
-        with tmp.open("wb") as out:
+        def parts() -> Iterator[bytes]:
             for number in numbers:
                 with self._part_path(upload["upload_id"], number).open("rb") as part:
-                    while chunk := part.read(_COPY_CHUNK):
-                        sha1.update(chunk)
-                        md5.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-        tmp.replace(target)
+                    yield from _chunks(part)
+
+        size, sha1, md5 = _write_chunks(parts(), Path(upload["path"]), self.tmp_dir)
         shutil.rmtree(self.tmp_dir / "parts" / upload["upload_id"], ignore_errors=True)
-        return sha1.hexdigest(), md5.hexdigest(), size
+        return sha1, md5, size
 
     # --- direct and chunked data files ----------------------------------------------------------
 
@@ -734,14 +727,23 @@ def _new_file_key(filename: str) -> str:
     return f"tenants/1/files/{token[:2]}/{token[2:4]}/{token}{suffix}"
 
 
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(_COPY_CHUNK):
+        yield chunk
+
+
 def _write_stream(stream: BinaryIO, target: Path, tmp_dir: Path) -> tuple[int, str, str]:
-    """Stream ``stream`` into ``target`` (atomically), returning size, SHA1 and MD5."""
+    return _write_chunks(_chunks(stream), target, tmp_dir)
+
+
+def _write_chunks(chunks: Iterator[bytes], target: Path, tmp_dir: Path) -> tuple[int, str, str]:
+    """Write ``chunks`` to ``target`` atomically (via a temp file), returning size, SHA1 and MD5."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"write-{uuid.uuid4().hex}"
     sha1, md5, size = hashlib.sha1(), hashlib.md5(), 0
     try:
         with tmp.open("wb") as out:
-            while chunk := stream.read(_COPY_CHUNK):
+            for chunk in chunks:
                 sha1.update(chunk)
                 md5.update(chunk)
                 size += len(chunk)

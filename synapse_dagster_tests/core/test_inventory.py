@@ -36,7 +36,7 @@ def test_resolve_local_source_errors_say_what_is_wrong(tmp_path, monkeypatch):
         resolve_local_source("missing", tmp_path)
     with pytest.raises(SourceError, match="is a file, not a folder"):
         resolve_local_source("data/a.png", tmp_path)
-    with pytest.raises(SourceError, match="'s3://' sources are not supported yet"):
+    with pytest.raises(SourceError, match="is a 's3://' URL, not a local folder"):
         resolve_local_source("s3://bucket/x", tmp_path)
 
 
