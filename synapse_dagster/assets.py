@@ -3,7 +3,7 @@
 collection_specs → source_inventory → grouped_data_units → validated_meta → uploaded_files → created_units
 
 Each body is a thin call into ``synapse_dagster.core`` plus the metadata people look at in the UI.
-``validated_meta`` carries a blocking check, so a batch that is mostly invalid never uploads.
+``validated_meta`` carries the blocking gates, so a batch that is mostly invalid never uploads.
 """
 
 import contextlib
@@ -19,15 +19,14 @@ from synapse_dagster import reports
 from synapse_dagster.core.creation import UnitRequest, UnitStatus, create_units
 from synapse_dagster.core.gates import GATE_DESCRIPTIONS, evaluate_gates
 from synapse_dagster.core.grouping import GroupingResult, IssueKind, Organization, OrganizationError, group_files
-from synapse_dagster.core.inventory import SourceFile
+from synapse_dagster.core.inventory import SourceError, SourceFile
 from synapse_dagster.core.layout_detection import Detection, detect_pattern
 from synapse_dagster.core.layouts import SpecNames
-from synapse_dagster.core.inventory import SourceError
 from synapse_dagster.core.metadata_sheets import MetadataError
-from synapse_dagster.core.remote_staging import staged_copies
 from synapse_dagster.core.plan import BatchPlan, plan_batch
 from synapse_dagster.core.plan_report import plan_markdown
 from synapse_dagster.core.redaction import redact
+from synapse_dagster.core.remote_staging import staged_copies
 from synapse_dagster.core.screening import unsafe_reason
 from synapse_dagster.core.specs import CollectionSpecs
 from synapse_dagster.core.upload import FileStatus, UploadReport, upload_files
@@ -35,7 +34,15 @@ from synapse_dagster.metadata_files import load_sheet, reserved_paths
 from synapse_dagster.partitions import batches_partitions
 from synapse_dagster.pipeline_config import PipelineConfig
 from synapse_dagster.resources import IngestStateResource, SynapseResource
-from synapse_dagster.sources import SourceRoot, batch_roots, check_multi_path_specs, list_batch, read_small, resolve_roots
+from synapse_dagster.sources import (
+    SourceRoot,
+    batch_roots,
+    check_multi_path_specs,
+    list_batch,
+    read_small,
+    resolve_roots,
+    storage_lookup,
+)
 
 ASSET_NAMES = (
     "collection_specs",
@@ -128,7 +135,7 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         batch = context.partition_key
         try:
             check_multi_path_specs(pipeline, collection_specs)
-            roots = batch_roots(pipeline, batch, resolve_roots(pipeline, base_dir, _storage_lookup(synapse, pipeline)))
+            roots = batch_roots(pipeline, batch, resolve_roots(pipeline, base_dir, storage_lookup(synapse, pipeline.storage)))
             files = list(list_batch(roots, pipeline, batch))
         except SourceError as exc:
             raise dg.Failure(redact(str(exc))) from None
@@ -235,7 +242,7 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         grouped_data_units: GroupingResult,
     ):
         batch = context.partition_key
-        storage = _storage_lookup(synapse, pipeline)
+        storage = storage_lookup(synapse, pipeline.storage)
         try:
             roots = batch_roots(pipeline, batch, resolve_roots(pipeline, base_dir, storage))
             sheet = load_sheet(pipeline, source_inventory.files, roots, storage)
@@ -301,7 +308,7 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         files = [f for unit in validated_meta.valid_units for f in unit.files.values()]
         client = synapse.client()
         try:
-            roots = resolve_roots(pipeline, base_dir, _storage_lookup(synapse, pipeline))
+            roots = resolve_roots(pipeline, base_dir, storage_lookup(synapse, pipeline.storage))
         except SourceError as exc:
             raise dg.Failure(redact(str(exc))) from None
         failures: dict[str, str] = {}
@@ -414,16 +421,6 @@ def build_pipeline_assets(pipeline: PipelineConfig, base_dir: Path) -> list[dg.A
         )
 
     return [collection_specs, source_inventory, grouped_data_units, validated_meta, uploaded_files, created_units]
-
-
-def _storage_lookup(synapse: SynapseResource, pipeline: PipelineConfig):
-    """The pipeline's Synapse storage (with its configuration), fetched only if a path needs it."""
-
-    def lookup() -> dict:
-        storage = synapse.client().get_storage(pipeline.storage)
-        return storage.model_dump() if hasattr(storage, "model_dump") else dict(storage)
-
-    return lookup
 
 
 def _screen_local(uri: str) -> str | None:

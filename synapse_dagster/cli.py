@@ -111,13 +111,9 @@ def _list_batches(config, path: Path, *, register: bool) -> int:
 
     from synapse_dagster.partitions import batches_partitions
     from synapse_dagster.resources import SynapseResource
-    from synapse_dagster.sources import FolderBatches, list_existing_batches, resolve_roots
+    from synapse_dagster.sources import FolderBatches, list_existing_batches, resolve_roots, storage_lookup
 
-    def storage():
-        found = SynapseResource().client().get_storage(config.storage)
-        return found.model_dump() if hasattr(found, "model_dump") else dict(found)
-
-    roots = resolve_roots(config, path.parent, storage)
+    roots = resolve_roots(config, path.parent, storage_lookup(SynapseResource(), config.storage))
     ready = []
     with FolderBatches(config, roots) as watcher:
         for name in list_existing_batches(config, roots):

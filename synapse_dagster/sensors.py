@@ -22,7 +22,7 @@ from synapse_dagster.core.remote_sources import RESUMABLE_SCHEMES, list_remote
 from synapse_dagster.partitions import batches_partitions
 from synapse_dagster.pipeline_config import BatchMode, PipelineConfig
 from synapse_dagster.resources import SynapseResource
-from synapse_dagster.sources import FolderBatches, resolve_roots
+from synapse_dagster.sources import FolderBatches, resolve_roots, storage_lookup
 
 FIRST_PASS_BATCHES_PER_TICK = 1000
 
@@ -65,23 +65,18 @@ def build_batch_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.Unresol
     readiness = (f"its {pipeline.batches.ready_marker} marker exists" if pipeline.batches.ready_marker else
                  f"its newest file is {pipeline.batches.settle_seconds}s old" if pipeline.batches.settle_seconds else
                  "it appears")
-    status = dg.DefaultSensorStatus.RUNNING if pipeline.sensor.default_status == "running" else dg.DefaultSensorStatus.STOPPED
 
     @dg.sensor(
         name=sensor_name(pipeline),
         job=job,
         minimum_interval_seconds=pipeline.sensor.minimum_interval_seconds,
-        default_status=status,
+        default_status=_default_status(pipeline),
         description=f"Watches the source of pipeline '{pipeline.name}' for new batch folders; a batch is taken when "
         f"{readiness}. Batches found on the first pass are {'registered for a backfill' if pipeline.sensor.on_first_pass == 'register' else 'run'}.",
     )
     def new_batches(context: dg.SensorEvaluationContext, synapse: SynapseResource) -> dg.SensorResult:
-        def storage():
-            found = synapse.client().get_storage(pipeline.storage)
-            return found.model_dump() if hasattr(found, "model_dump") else dict(found)
-
         try:
-            roots = resolve_roots(pipeline, base_dir, storage)
+            roots = resolve_roots(pipeline, base_dir, storage_lookup(synapse, pipeline.storage))
         except SourceError as exc:
             raise SourceError(redact(str(exc))) from None
         cursor = DiscoveryCursor.from_json(context.cursor)
@@ -119,14 +114,6 @@ def _default_status(pipeline: PipelineConfig) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if pipeline.sensor.default_status == "running" else dg.DefaultSensorStatus.STOPPED
 
 
-def _storage_of(synapse: SynapseResource, pipeline: PipelineConfig):
-    def storage():
-        found = synapse.client().get_storage(pipeline.storage)
-        return found.model_dump() if hasattr(found, "model_dump") else dict(found)
-
-    return storage
-
-
 def _window_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     partitions = batches_partitions(pipeline.name)
     spec = WindowSpec.parse(pipeline.batches.window)
@@ -141,7 +128,7 @@ def _window_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.UnresolvedA
     )
     def new_windows(context: dg.SensorEvaluationContext, synapse: SynapseResource) -> dg.SensorResult:
         try:
-            root = resolve_roots(pipeline, base_dir, _storage_of(synapse, pipeline))[0]
+            root = resolve_roots(pipeline, base_dir, storage_lookup(synapse, pipeline.storage))[0]
             cursor = WindowCursor.from_json(context.cursor)
             resumable = root.location.scheme in RESUMABLE_SCHEMES
             start_after = cursor.scan_after if resumable else None

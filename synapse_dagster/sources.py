@@ -49,6 +49,20 @@ class SourceRoot:
         return SourceRoot(self.spec, self.location.child(name), self.options, self.recursive, self.label)
 
 
+def storage_lookup(synapse: Any, storage_id: int) -> StorageLookup:
+    """The pipeline's Synapse storage with its configuration, fetched only when a path needs it.
+
+    ``synapse`` is a SynapseResource; ``get_storage`` returns a pydantic model (the seed's docs index it
+    like a dict, which fails), so it is dumped here once.
+    """
+
+    def lookup() -> Mapping[str, Any]:
+        found = synapse.client().get_storage(storage_id)
+        return found.model_dump() if hasattr(found, "model_dump") else dict(found)
+
+    return lookup
+
+
 def source_kind(path: str) -> str:
     """``local``, ``remote`` or ``storage`` (the seed's table of path types)."""
     if "://" in path:
