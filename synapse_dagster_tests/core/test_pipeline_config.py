@@ -32,6 +32,12 @@ def test_minimal_pipeline_gets_defaults():
         ({"metadata": {"precedence": ["sheet", "static"]}}, "field 'metadata.precedence': Value error, must list each of"),
         ({"metadata": {"sidecars": ["meta/x.yaml"]}}, "field 'metadata.sidecars': Value error, 'meta/x.yaml' must be a file name"),
         ({"pattern": "multi_path"}, "pattern 'multi_path' needs 'assets'"),
+        ({"source": {"path": "s3://b/p", "connection": {"secrets_from_env": {"password": "X"}}}},
+         "field 'source.connection.secrets_from_env': Value error, unknown secret(s) ['password']"),
+        ({"source": {"path": "s3://b/p", "connection": {"secret_key": "oops"}}}, "field 'source.connection.secret_key': unknown field"),
+        ({"batches": {"mode": "windows", "window": "weekly"}}, "field 'batches.window': Value error, must be 'hourly'"),
+        ({"batches": {"mode": "windows", "ready_marker": "_READY"}}, "windows mode uses settle_seconds instead"),
+        ({"sensor": {"default_status": "on"}}, "field 'sensor.default_status': Input should be 'running' or 'stopped'"),
     ],
 )
 def test_errors_name_the_pipeline_and_the_field(change, expected):
