@@ -120,3 +120,20 @@ def test_multi_path_mixes_providers_per_spec(tmp_path, synapse_env, collection, 
     for pid, unit in units.items():
         with urllib.request.urlopen(unit["files"]["image_1"]["url"], timeout=10) as response:
             assert response.read() == (root / pid / "scan.png").read_bytes()
+
+
+def test_storage_relative_source_resolves_through_the_synapse_storage(tmp_path, synapse_env, collection, s3_server):
+    """'datasets/xray' has no scheme: it lives in Synapse storage 7, an S3 bucket whose credentials only Synapse holds."""
+    root, expected = local_batch(tmp_path)
+    bucket = s3_server.new_bucket("storage")
+    upload_tree(root, lambda key, data: s3_server.put(bucket, f"datasets/xray/{key}", data))
+    synapse_env.seed({"storages": [{
+        "id": 7, "name": "team-bucket", "category": "external", "provider": "amazon_s3",
+        "configuration": {"bucket_name": bucket, "access_key": s3_server.access_key, "secret_key": s3_server.secret_key,
+                          "region_name": "us-east-1", "endpoint_url": s3_server.endpoint},
+    }]})
+    result, logs = run_pipeline(tmp_path, collection, {"storage": 7, "source": {"path": "datasets/xray"}})
+    assert result.success
+    assert_landed(synapse_env, collection, root, expected)
+    assert result.output_for_node("remote__source_inventory").roots == {"*": f"s3://{bucket}/datasets/xray/{BATCH}/"}
+    assert s3_server.secret_key not in logs
