@@ -89,7 +89,7 @@ class BatchConfig(_Strict):
         "the marker itself is not uploaded.",
     )
     settle_seconds: Annotated[int, Field(ge=0)] = Field(
-        default=0, description="Without a marker: a batch is taken once its newest file is at least this old "
+        default=60, description="Without a marker: a batch is taken once its newest file is at least this old "
         "(windows mode: once its window closed this long ago)."
     )
     window: str = Field(default="hourly", description="windows mode: 'hourly', 'daily' or '<N>m'.")

@@ -163,3 +163,23 @@ def test_windows_mode_runs_closed_windows_once_and_again_for_late_objects(tmp_pa
         assert late and set(late) <= windows()
         assert harness.taken(4) == []
         assert len(harness.run_keys) == len(set(harness.run_keys))
+
+
+def test_without_a_marker_a_folder_is_taken_once_its_files_settle(tmp_path):
+    import os
+    import time
+
+    batch = tmp_path / "incoming" / "2026-11-24T10"
+    (batch / "P0001").mkdir(parents=True)
+    (batch / "P0001" / "scan.png").write_bytes(b"png")  # still being written, as far as anyone can tell
+    config = {"name": "nas", "data_collection": 1, "storage": 1, "source": {"path": "./incoming"},
+              "batches": {"settle_seconds": 60}, "sensor": {"on_first_pass": "run"}}
+    defs = build_definitions(parse_pipeline_file({"pipelines": [config]}), base_dir=tmp_path, state_dir=tmp_path / "state")
+    with dg.instance_for_test() as instance:
+        harness = Harness(defs, instance, "nas_new_batches")
+        assert harness.taken(2) == []
+        old = time.time() - 120
+        for path in batch.rglob("*"):
+            os.utime(path, (old, old))
+        assert harness.taken() == ["2026-11-24T10"]
+        assert harness.taken(2) == []
