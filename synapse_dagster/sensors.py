@@ -66,13 +66,10 @@ def build_batch_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.Unresol
                  f"its newest file is {pipeline.batches.settle_seconds}s old" if pipeline.batches.settle_seconds else
                  "it appears")
 
-    @dg.sensor(
-        name=sensor_name(pipeline),
-        job=job,
-        minimum_interval_seconds=pipeline.sensor.minimum_interval_seconds,
-        default_status=_default_status(pipeline),
-        description=f"Watches the source of pipeline '{pipeline.name}' for new batch folders; a batch is taken when "
-        f"{readiness}. Batches found on the first pass are {'registered for a backfill' if pipeline.sensor.on_first_pass == 'register' else 'run'}.",
+    @_batch_sensor(
+        pipeline, job,
+        f"Watches the source of pipeline '{pipeline.name}' for new batch folders; a batch is taken when {readiness}. "
+        f"Batches found on the first pass are {'registered for a backfill' if pipeline.sensor.on_first_pass == 'register' else 'run'}.",
     )
     def new_batches(context: dg.SensorEvaluationContext, synapse: SynapseResource) -> dg.SensorResult:
         try:
@@ -110,20 +107,25 @@ def build_batch_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.Unresol
     return new_batches
 
 
-def _default_status(pipeline: PipelineConfig) -> dg.DefaultSensorStatus:
-    return dg.DefaultSensorStatus.RUNNING if pipeline.sensor.default_status == "running" else dg.DefaultSensorStatus.STOPPED
+def _batch_sensor(pipeline: PipelineConfig, job: dg.UnresolvedAssetJobDefinition, description: str):
+    """The sensor decorator both modes share: name, target job, interval and default status from the pipeline file."""
+    running = pipeline.sensor.default_status == "running"
+    return dg.sensor(
+        name=sensor_name(pipeline),
+        job=job,
+        minimum_interval_seconds=pipeline.sensor.minimum_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED,
+        description=description,
+    )
 
 
 def _window_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     partitions = batches_partitions(pipeline.name)
     spec = WindowSpec.parse(pipeline.batches.window)
 
-    @dg.sensor(
-        name=sensor_name(pipeline),
-        job=job,
-        minimum_interval_seconds=pipeline.sensor.minimum_interval_seconds,
-        default_status=_default_status(pipeline),
-        description=f"Scans the flat source of pipeline '{pipeline.name}' and runs each {pipeline.batches.window} arrival "
+    @_batch_sensor(
+        pipeline, job,
+        f"Scans the flat source of pipeline '{pipeline.name}' and runs each {pipeline.batches.window} arrival "
         f"window once it closed {pipeline.batches.settle_seconds}s ago, and again when objects land in it late.",
     )
     def new_windows(context: dg.SensorEvaluationContext, synapse: SynapseResource) -> dg.SensorResult:
