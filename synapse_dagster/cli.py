@@ -1,4 +1,4 @@
-"""``synapse-dagster`` command line: the demo, one-off batch runs, batch discovery and the sandbox."""
+"""``synapse-dagster`` command line: one-off batch runs, dry runs, batch discovery and backfills."""
 
 from __future__ import annotations
 
@@ -10,10 +10,6 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="synapse-dagster", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    demo = sub.add_parser("demo", help="run the main job end to end on the sample data and the local sandbox")
-    demo.add_argument("--root", default=".", help="folder holding pipelines.yaml and dagster.yaml (default: .)")
-    demo.add_argument("--port", type=int, default=None, help="sandbox port (default: $SYNAPSE_SANDBOX_PORT or 8765)")
 
     ingest = sub.add_parser("ingest", help="register a batch and materialize its whole graph in process")
     ingest.add_argument("--pipelines", default=None, help="pipeline file (default: $SYNAPSE_DAGSTER_PIPELINES or pipelines.yaml)")
@@ -39,19 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     backfill.add_argument("--from", dest="first", default=None, help="first batch key (inclusive)")
     backfill.add_argument("--to", dest="last", default=None, help="last batch key (inclusive)")
 
-    sub.add_parser("sandbox", help="run the local Synapse sandbox backend (see 'sandbox --help')", add_help=False)
-
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "sandbox":
-        from synapse_dagster.sandbox.__main__ import main as sandbox_main
-
-        return sandbox_main(rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if args.command == "demo":
-        from synapse_dagster.demo import run_demo
-
-        return run_demo(Path(args.root), port=args.port)
+    args = parser.parse_args(argv)
     if args.command == "ingest":
         from synapse_dagster.pipeline_config import pipeline_file_path
         from synapse_dagster.runs import print_report, run_batch

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from synapse_sdk.clients.backend import BackendClient
 
-from synapse_dagster.demo_data import META_SCHEMA, demo_seed
+from synapse_sandbox.demo_data import META_SCHEMA, demo_seed
 
 pytest_plugins = ["synapse_dagster_tests.remote_servers"]
 
@@ -59,7 +59,7 @@ _collection_ids = itertools.count(100)
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory) -> Sandbox:
-    from synapse_dagster.sandbox.server import start_sandbox_process
+    from synapse_sandbox.server import start_sandbox_process
 
     data_dir = tmp_path_factory.mktemp("sandbox")
     token = secrets.token_urlsafe(16)

@@ -6,7 +6,7 @@ import dagster as dg
 import yaml
 
 from synapse_dagster.cli import main as cli_main
-from synapse_dagster.demo_data import generate_batch
+from synapse_sandbox.demo_data import generate_batch
 
 
 def test_register_then_backfill_a_range_without_duplicates(tmp_path, synapse_env, collection, capsys, monkeypatch):

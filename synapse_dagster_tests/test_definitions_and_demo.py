@@ -58,7 +58,7 @@ def free_port() -> int:
 
 
 def test_demo_main_job_from_a_clean_folder(tmp_path, monkeypatch, capsys):
-    from synapse_dagster.demo import run_demo
+    from synapse_sandbox.demo import run_demo
 
     for name in ("pipelines.yaml", "dagster.yaml"):
         shutil.copy(REPO / name, tmp_path / name)

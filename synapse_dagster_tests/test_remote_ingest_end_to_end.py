@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from synapse_dagster.definitions import build_definitions
-from synapse_dagster.demo_data import generate_batch
+from synapse_sandbox.demo_data import generate_batch
 from synapse_dagster.pipeline_config import parse_pipeline_file
 
 BATCH = "2026-11-24T09"

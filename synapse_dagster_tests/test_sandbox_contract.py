@@ -19,7 +19,7 @@ import pytest
 from synapse_sdk.clients.backend import BackendClient
 from synapse_sdk.exceptions import AuthenticationError, NotFoundError, ValidationError
 
-from synapse_dagster.demo_data import demo_seed, png_bytes
+from synapse_sandbox.demo_data import demo_seed, png_bytes
 
 
 def sha1(data: bytes) -> str:
@@ -193,7 +193,7 @@ def test_a_5xx_after_commit_is_what_makes_the_sdk_duplicate(sandbox, two_files, 
 
 
 def test_state_and_download_links_survive_a_restart(tmp_path):
-    from synapse_dagster.sandbox.server import start_sandbox_process
+    from synapse_sandbox.server import start_sandbox_process
 
     token = secrets.token_urlsafe(12)
     seed = tmp_path / "seed.json"

@@ -20,7 +20,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from synapse_dagster.demo_data import generate_batch
+from synapse_sandbox.demo_data import generate_batch
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium)")

@@ -10,7 +10,7 @@ import dagster as dg
 import yaml
 
 from synapse_dagster.definitions import build_definitions
-from synapse_dagster.demo_data import png_bytes
+from synapse_sandbox.demo_data import png_bytes
 from synapse_dagster.pipeline_config import parse_pipeline_file
 
 

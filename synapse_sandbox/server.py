@@ -59,8 +59,8 @@ def serve(data_dir: Path, token: str, *, host: str = "127.0.0.1", port: int = 87
     """Serve until SIGTERM/SIGINT. ``port=0`` picks a free port (written to ``server.json``)."""
     from werkzeug.serving import make_server
 
-    from synapse_dagster.sandbox.app import SandboxApp
-    from synapse_dagster.sandbox.store import ApiError, SandboxStore
+    from synapse_sandbox.app import SandboxApp
+    from synapse_sandbox.store import ApiError, SandboxStore
 
     if not token:
         raise SandboxStartError(f"no API token: set {TOKEN_ENV} (clients send it as 'Synapse-Access-Token: Token …')")
@@ -111,7 +111,7 @@ def start_sandbox_process(
     data_dir.mkdir(parents=True, exist_ok=True)
     info_path = data_dir / SERVER_FILE
     info_path.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "synapse_dagster.sandbox", "serve", "--data-dir", str(data_dir),
+    command = [sys.executable, "-m", "synapse_sandbox", "serve", "--data-dir", str(data_dir),
                "--host", host, "--port", str(port)]
     if seed is not None:
         command += ["--seed", str(seed)]

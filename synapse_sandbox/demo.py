@@ -1,6 +1,6 @@
 """The main job, end to end on embedded defaults: sample data, the local Synapse sandbox, SQLite Dagster.
 
-``python -m synapse_dagster.cli demo`` (what ``scripts/demo`` runs) generates the sample batch once,
+``synapse-sandbox demo`` (what ``scripts/demo`` runs) generates the sample batch once,
 starts (or reuses) the sandbox, materializes the whole graph for the batch through the real
 ``BackendClient``, runs the batch a second time to show nothing is duplicated, and prints a report.
 """
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from synapse_dagster.demo_data import DEMO_BATCH, DEMO_COLLECTION_ID, demo_seed, generate_batch
+from synapse_sandbox.demo_data import DEMO_BATCH, DEMO_COLLECTION_ID, demo_seed, generate_batch
 
 DEFAULT_SANDBOX_PORT = 8765
 PIPELINE_NAME = "chest_xray"
@@ -73,7 +73,7 @@ def prepare_dagster_home(paths: DemoPaths) -> Path:
 @contextlib.contextmanager
 def running_sandbox(paths: DemoPaths, token: str, port: int) -> Iterator[str]:
     """Start the sandbox on ``port`` as a subprocess, or reuse the one already serving this data dir."""
-    from synapse_dagster.sandbox.server import start_sandbox_process
+    from synapse_sandbox.server import start_sandbox_process
 
     paths.sandbox_dir.mkdir(parents=True, exist_ok=True)
     seed_file = paths.home / "sandbox_seed.json"

@@ -25,10 +25,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from synapse_dagster.sandbox.faults import BEFORE, FaultConfigError, FaultInjector
-from synapse_dagster.sandbox.store import ApiError, SandboxStore
+from synapse_sandbox.faults import BEFORE, FaultConfigError, FaultInjector
+from synapse_sandbox.store import ApiError, SandboxStore
 
-log = logging.getLogger("synapse_dagster.sandbox")
+log = logging.getLogger("synapse_sandbox")
 
 DOWNLOAD_URL_SECONDS = 24 * 3600
 MAX_PAGE_SIZE = 1000

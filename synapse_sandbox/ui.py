@@ -12,11 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from synapse_dagster.demo import DEFAULT_SANDBOX_PORT, DemoPaths, prepare_dagster_home, running_sandbox, sandbox_token
+from synapse_sandbox.demo import DEFAULT_SANDBOX_PORT, DemoPaths, prepare_dagster_home, running_sandbox, sandbox_token
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/ui", description=__doc__)
+    parser = argparse.ArgumentParser(prog="synapse-sandbox ui", description=__doc__)
     parser.add_argument("--root", default=".")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
