@@ -16,20 +16,20 @@ import dagster as dg
 from synapse_sdk.exceptions import AuthenticationError, AuthorizationError, ClientConnectionError, NotFoundError
 
 from synapse_dagster import reports
-from synapse_dagster.core.creation import UnitRequest, UnitStatus, create_units
-from synapse_dagster.core.gates import GATE_DESCRIPTIONS, evaluate_gates
-from synapse_dagster.core.grouping import GroupingResult, IssueKind, Organization, OrganizationError, group_files
-from synapse_dagster.core.inventory import SourceError, SourceFile
-from synapse_dagster.core.layout_detection import Detection, detect_pattern
-from synapse_dagster.core.layouts import SpecNames
-from synapse_dagster.core.metadata_sheets import MetadataError
-from synapse_dagster.core.plan import BatchPlan, plan_batch
-from synapse_dagster.core.plan_report import plan_markdown
+from synapse_dagster.core.deliver.creation import UnitRequest, UnitStatus, create_units
+from synapse_dagster.core.plan.gates import GATE_DESCRIPTIONS, evaluate_gates
+from synapse_dagster.core.organize.grouping import GroupingResult, IssueKind, Organization, OrganizationError, group_files
+from synapse_dagster.core.sources.files import SourceError, SourceFile
+from synapse_dagster.core.organize.detection import Detection, detect_pattern
+from synapse_dagster.core.organize.layouts import SpecNames
+from synapse_dagster.core.meta.sheets import MetadataError
+from synapse_dagster.core.plan.batch_plan import BatchPlan, plan_batch
+from synapse_dagster.core.plan.report import plan_markdown
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.remote_staging import staged_copies
-from synapse_dagster.core.screening import unsafe_reason
-from synapse_dagster.core.specs import CollectionSpecs
-from synapse_dagster.core.upload import FileStatus, UploadReport, upload_files
+from synapse_dagster.core.sources.staging import staged_copies
+from synapse_dagster.core.plan.screening import unsafe_reason
+from synapse_dagster.core.organize.specs import CollectionSpecs
+from synapse_dagster.core.deliver.upload import FileStatus, UploadReport, upload_files
 from synapse_dagster.metadata_files import load_sheet, reserved_paths
 from synapse_dagster.partitions import batches_partitions
 from synapse_dagster.pipeline_config import PipelineConfig

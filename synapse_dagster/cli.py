@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print_report(result, args.pipeline, title=f"pipeline {args.pipeline}, batch {args.batch}")
         return 0 if result.success else 1
     if args.command == "plan":
-        from synapse_dagster.core.plan_report import plan_markdown
+        from synapse_dagster.core.plan.report import plan_markdown
         from synapse_dagster.pipeline_config import pipeline_file_path
         from synapse_dagster.runs import output_of, print_report, run_batch
 

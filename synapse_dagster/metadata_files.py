@@ -9,10 +9,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from synapse_dagster.core.inventory import SourceError, SourceFile
-from synapse_dagster.core.metadata_sheets import STANDARD_METADATA_NAMES, MetadataError, MetadataTable, read_metadata_table
-from synapse_dagster.core.remote_location import resolve_storage_path
-from synapse_dagster.core.remote_sources import list_remote
+from synapse_dagster.core.sources.files import SourceError, SourceFile
+from synapse_dagster.core.meta.sheets import STANDARD_METADATA_NAMES, MetadataError, MetadataTable, read_metadata_table
+from synapse_dagster.core.sources.location import resolve_storage_path
+from synapse_dagster.core.sources.listing import list_remote
 from synapse_dagster.pipeline_config import PipelineConfig
 from synapse_dagster.sources import SourceRoot, StorageLookup, read_small, source_kind
 

@@ -17,10 +17,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from synapse_dagster.core.arrival_windows import WindowSpec
-from synapse_dagster.core.file_rules import FileRule, RuleSet
-from synapse_dagster.core.layouts import Pattern
-from synapse_dagster.core.unit_meta import DEFAULT_PRECEDENCE, SOURCE_KINDS, MetaRecipe
+from synapse_dagster.core.batches.windows import WindowSpec
+from synapse_dagster.core.organize.rules import FileRule, RuleSet
+from synapse_dagster.core.organize.layouts import Pattern
+from synapse_dagster.core.meta.merge import DEFAULT_PRECEDENCE, SOURCE_KINDS, MetaRecipe
 
 PIPELINES_ENV = "SYNAPSE_DAGSTER_PIPELINES"
 DEFAULT_PIPELINE_FILE = "pipelines.yaml"

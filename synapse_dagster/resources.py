@@ -8,8 +8,8 @@ import dagster as dg
 from pydantic import Field
 from synapse_sdk.clients.backend import BackendClient
 
-from synapse_dagster.core.ledger import Ledger
-from synapse_dagster.synapse_connection import DEFAULT_CONFIG_FILE, SynapseCredentials, resolve_credentials
+from synapse_dagster.core.deliver.ledger import Ledger
+from synapse_dagster.core.synapse.credentials import DEFAULT_CONFIG_FILE, SynapseCredentials, resolve_credentials
 
 
 class SynapseResource(dg.ConfigurableResource):

@@ -64,8 +64,8 @@ def step_failures(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str, out=None) -> dict[str, int]:
-    from synapse_dagster.core.creation import UnitStatus
-    from synapse_dagster.core.upload import FileStatus
+    from synapse_dagster.core.deliver.creation import UnitStatus
+    from synapse_dagster.core.deliver.upload import FileStatus
 
     out = out or sys.stdout  # looked up now: tests swap sys.stdout
 

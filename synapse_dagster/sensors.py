@@ -14,11 +14,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from synapse_dagster.core.arrival_windows import WindowCursor, WindowSpec, scan_windows
-from synapse_dagster.core.batch_discovery import DiscoveryCursor, DiscoveryLimits, discover
-from synapse_dagster.core.inventory import SourceError
+from synapse_dagster.core.batches.windows import WindowCursor, WindowSpec, scan_windows
+from synapse_dagster.core.batches.discovery import DiscoveryCursor, DiscoveryLimits, discover
+from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.remote_sources import RESUMABLE_SCHEMES, list_remote
+from synapse_dagster.core.sources.listing import RESUMABLE_SCHEMES, list_remote
 from synapse_dagster.partitions import batches_partitions
 from synapse_dagster.pipeline_config import BatchMode, PipelineConfig
 from synapse_dagster.resources import SynapseResource

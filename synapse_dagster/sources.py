@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synapse_dagster.core.arrival_windows import WindowSpec
-from synapse_dagster.core.inventory import SourceError, SourceFile, resolve_local_source
-from synapse_dagster.core.remote_location import SourceLocation, parse_source, resolve_storage_path, split_uri
-from synapse_dagster.core.remote_options import ConnectionOptions
-from synapse_dagster.core.remote_sources import check_source, list_remote, list_subfolders, open_store
-from synapse_dagster.core.remote_store import CopySink, RemoteStore
-from synapse_dagster.core.specs import CollectionSpecs
+from synapse_dagster.core.batches.windows import WindowSpec
+from synapse_dagster.core.sources.files import SourceError, SourceFile, resolve_local_source
+from synapse_dagster.core.sources.location import SourceLocation, parse_source, resolve_storage_path, split_uri
+from synapse_dagster.core.sources.options import ConnectionOptions
+from synapse_dagster.core.sources.listing import check_source, list_remote, list_subfolders, open_store
+from synapse_dagster.core.sources.store import CopySink, RemoteStore
+from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.partitions import check_batch_key
 from synapse_dagster.pipeline_config import BatchMode, ConnectionConfig, PipelineConfig
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from synapse_dagster.core.remote_options import ConnectionOptions
+from synapse_dagster.core.sources.options import ConnectionOptions
 
 __all__ = ["S3Server", "GCSServer", "SFTPServer", "s3_server", "gcs_server", "sftp_server"]
 

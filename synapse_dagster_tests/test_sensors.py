@@ -135,7 +135,7 @@ def test_windows_mode_runs_closed_windows_once_and_again_for_late_objects(tmp_pa
     import time
 
     from synapse_dagster import sensors
-    from synapse_dagster.core.arrival_windows import WindowSpec
+    from synapse_dagster.core.batches.windows import WindowSpec
 
     for i in range(3):  # a camera dumping into one flat prefix
         s3_server.put(bucket, f"flat/P{i:04d}.png", b"png")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.synapse_connection import SynapseConfigError, resolve_credentials
+from synapse_dagster.core.synapse.credentials import SynapseConfigError, resolve_credentials
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from synapse_dagster.core.arrival_windows import WindowCursor, WindowSpec, scan_windows
-from synapse_dagster.core.inventory import SourceFile
+from synapse_dagster.core.batches.windows import WindowCursor, WindowSpec, scan_windows
+from synapse_dagster.core.sources.files import SourceFile
 
 
 def at(text: str) -> int:

@@ -3,7 +3,7 @@
 import bisect
 import itertools
 
-from synapse_dagster.core.batch_discovery import DiscoveryCursor, DiscoveryLimits, discover
+from synapse_dagster.core.batches.discovery import DiscoveryCursor, DiscoveryLimits, discover
 
 
 class FolderStore:

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synapse_dagster.core.file_rules import FileRule, RuleSet, glob_to_regex
-from synapse_dagster.core.grouping import IssueKind, Organization, OrganizationError, group_files
-from synapse_dagster.core.inventory import SourceFile, list_local
-from synapse_dagster.core.layout_detection import detect_pattern
-from synapse_dagster.core.layouts import Pattern, SpecNames
-from synapse_dagster.core.specs import CollectionSpecs
+from synapse_dagster.core.organize.rules import FileRule, RuleSet, glob_to_regex
+from synapse_dagster.core.organize.grouping import IssueKind, Organization, OrganizationError, group_files
+from synapse_dagster.core.sources.files import SourceFile, list_local
+from synapse_dagster.core.organize.detection import detect_pattern
+from synapse_dagster.core.organize.layouts import Pattern, SpecNames
+from synapse_dagster.core.organize.specs import CollectionSpecs
 
 SPECS = CollectionSpecs.from_api({
     "id": 7,

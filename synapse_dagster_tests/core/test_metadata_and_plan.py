@@ -3,18 +3,18 @@ import datetime as dt
 import openpyxl
 import pytest
 
-from synapse_dagster.core.coercion import coerce_value
-from synapse_dagster.core.gates import evaluate_gates
-from synapse_dagster.core.grouping import Organization, group_files
-from synapse_dagster.core.inventory import list_local
-from synapse_dagster.core.layouts import Pattern
-from synapse_dagster.core.metadata_sheets import MetadataError, find_metadata_file, read_metadata_table
-from synapse_dagster.core.plan import plan_batch
-from synapse_dagster.core.plan_report import plan_markdown
-from synapse_dagster.core.screening import unsafe_reason
-from synapse_dagster.core.specs import CollectionSpecs
-from synapse_dagster.core.unit_meta import MetaRecipe, SourceValues, build_unit_meta, read_sidecar
-from synapse_dagster.core.validation import SchemaError, meta_errors
+from synapse_dagster.core.meta.coercion import coerce_value
+from synapse_dagster.core.plan.gates import evaluate_gates
+from synapse_dagster.core.organize.grouping import Organization, group_files
+from synapse_dagster.core.sources.files import list_local
+from synapse_dagster.core.organize.layouts import Pattern
+from synapse_dagster.core.meta.sheets import MetadataError, find_metadata_file, read_metadata_table
+from synapse_dagster.core.plan.batch_plan import plan_batch
+from synapse_dagster.core.plan.report import plan_markdown
+from synapse_dagster.core.plan.screening import unsafe_reason
+from synapse_dagster.core.organize.specs import CollectionSpecs
+from synapse_dagster.core.meta.merge import MetaRecipe, SourceValues, build_unit_meta, read_sidecar
+from synapse_dagster.core.meta.validation import SchemaError, meta_errors
 
 SCHEMA = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from synapse_dagster.core import remote_s3, remote_sftp
-from synapse_dagster.core.inventory import SourceError, SourceFile
+from synapse_dagster.core.sources import s3 as remote_s3, sftp as remote_sftp
+from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.remote_location import SourceLocation, parse_source, resolve_storage_path, split_uri
-from synapse_dagster.core.remote_options import ConnectionOptions
-from synapse_dagster.core.remote_sources import check_source, list_remote, list_subfolders
-from synapse_dagster.core.remote_staging import staged_copies
+from synapse_dagster.core.sources.location import SourceLocation, parse_source, resolve_storage_path, split_uri
+from synapse_dagster.core.sources.options import ConnectionOptions
+from synapse_dagster.core.sources.listing import check_source, list_remote, list_subfolders
+from synapse_dagster.core.sources.staging import staged_copies
 
 # A batch as a NAS drops it: nested folders, a sibling prefix that must not leak in, and system junk.
 TREE = {

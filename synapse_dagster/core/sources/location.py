@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from synapse_dagster.core.inventory import SourceError
+from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.remote_options import ConnectionOptions
+from synapse_dagster.core.sources.options import ConnectionOptions
 
 SCHEMES = {"s3": "s3", "gs": "gcs", "gcs": "gcs", "sftp": "sftp", "file": "local"}
 URI_SCHEME = {"s3": "s3", "gcs": "gs", "sftp": "sftp"}

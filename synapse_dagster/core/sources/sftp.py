@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from synapse_dagster.core.inventory import SourceError, junk_reason
+from synapse_dagster.core.sources.files import SourceError, junk_reason
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.remote_location import SourceLocation
-from synapse_dagster.core.remote_options import ConnectionOptions
-from synapse_dagster.core.remote_store import CHUNK_SIZE, CopySink, RemoteObject
+from synapse_dagster.core.sources.location import SourceLocation
+from synapse_dagster.core.sources.options import ConnectionOptions
+from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, RemoteObject
 
 T = TypeVar("T")
 

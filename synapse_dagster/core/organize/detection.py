@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 
-from synapse_dagster.core.inventory import SourceFile
-from synapse_dagster.core.layouts import PATTERN_NUMBERS, Pattern, SpecNames
+from synapse_dagster.core.sources.files import SourceFile
+from synapse_dagster.core.organize.layouts import PATTERN_NUMBERS, Pattern, SpecNames
 
 SAMPLE_SIZE = 5000
 

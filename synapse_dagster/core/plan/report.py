@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from synapse_dagster.core.plan import BatchPlan, UnitPlan
+from synapse_dagster.core.plan.batch_plan import BatchPlan, UnitPlan
 
 
 def _cell(text: object) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from synapse_dagster.core.specs import CollectionSpecs, FileSpec
+from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec
 
 
 class Pattern(StrEnum):

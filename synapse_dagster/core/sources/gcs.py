@@ -26,11 +26,11 @@ from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
 
-from synapse_dagster.core.inventory import SourceError
+from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.remote_location import SourceLocation
-from synapse_dagster.core.remote_options import ConnectionOptions
-from synapse_dagster.core.remote_store import CopySink, RemoteObject, datetime_ns
+from synapse_dagster.core.sources.location import SourceLocation
+from synapse_dagster.core.sources.options import ConnectionOptions
+from synapse_dagster.core.sources.store import CopySink, RemoteObject, datetime_ns
 
 PAGE_SIZE = 1000
 CHECK_READ_TIMEOUT = 15.0

@@ -12,14 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from synapse_dagster.core.grouping import FileIssue, GroupingResult, PlannedUnit
-from synapse_dagster.core.inventory import SourceFile
-from synapse_dagster.core.layout_detection import Detection
-from synapse_dagster.core.metadata_sheets import MetadataTable
-from synapse_dagster.core.problems import Problem, ProblemKind
-from synapse_dagster.core.specs import CollectionSpecs
-from synapse_dagster.core.unit_meta import MetaRecipe, build_unit_meta, read_sidecar, render_dataset_key, unit_sources
-from synapse_dagster.core.validation import meta_errors
+from synapse_dagster.core.organize.grouping import FileIssue, GroupingResult, PlannedUnit
+from synapse_dagster.core.sources.files import SourceFile
+from synapse_dagster.core.organize.detection import Detection
+from synapse_dagster.core.meta.sheets import MetadataTable
+from synapse_dagster.core.plan.problems import Problem, ProblemKind
+from synapse_dagster.core.organize.specs import CollectionSpecs
+from synapse_dagster.core.meta.merge import MetaRecipe, build_unit_meta, read_sidecar, render_dataset_key, unit_sources
+from synapse_dagster.core.meta.validation import meta_errors
 
 
 @dataclass

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from synapse_dagster.core.inventory import SourceFile
+from synapse_dagster.core.sources.files import SourceFile
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _SPEC = re.compile(r"^(hourly|daily|(\d+)m)$")

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
-from synapse_dagster.core.inventory import SourceError, SourceFile, junk_reason, list_local
+from synapse_dagster.core.sources.files import SourceError, SourceFile, junk_reason, list_local
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.remote_location import SourceLocation
-from synapse_dagster.core.remote_options import ConnectionOptions
-from synapse_dagster.core.remote_store import RemoteStore
+from synapse_dagster.core.sources.location import SourceLocation
+from synapse_dagster.core.sources.options import ConnectionOptions
+from synapse_dagster.core.sources.store import RemoteStore
 
 
 RESUMABLE_SCHEMES = ("s3", "gcs")  # listings in global key order, resumable on the server
@@ -43,15 +43,15 @@ def open_store(
 
 def _connect(location: SourceLocation, options: ConnectionOptions, checking: bool) -> RemoteStore:
     if location.scheme == "s3":
-        from synapse_dagster.core.remote_s3 import S3Store
+        from synapse_dagster.core.sources.s3 import S3Store
 
         return S3Store(options, checking=checking)
     if location.scheme == "gcs":
-        from synapse_dagster.core.remote_gcs import GCSStore
+        from synapse_dagster.core.sources.gcs import GCSStore
 
         return GCSStore(options, checking=checking)
     if location.scheme == "sftp":
-        from synapse_dagster.core.remote_sftp import SFTPStore
+        from synapse_dagster.core.sources.sftp import SFTPStore
 
         return SFTPStore(options, location)
     raise ValueError(f"no remote store for scheme {location.scheme!r}")

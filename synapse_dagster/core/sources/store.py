@@ -1,7 +1,7 @@
 """The small interface every remote back end (S3, GCS, SFTP) implements, so listing and staging are written once.
 
 A store is one open connection (an S3 or GCS client, an SSH session). It speaks in store terms (keys and
-absolute paths) and raises only :class:`~synapse_dagster.core.inventory.SourceError`, already worded for a
+absolute paths) and raises only :class:`~synapse_dagster.core.sources.files.SourceError`, already worded for a
 person and scrubbed of secrets.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO, NamedTuple, Protocol
 
-from synapse_dagster.core.remote_location import SourceLocation
+from synapse_dagster.core.sources.location import SourceLocation
 
 CHUNK_SIZE = 8 * 1024 * 1024
 

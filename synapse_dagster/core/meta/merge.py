@@ -16,8 +16,8 @@ from typing import Any
 
 import yaml
 
-from synapse_dagster.core.coercion import coerce_value, declared, normalize
-from synapse_dagster.core.inventory import SourceFile
+from synapse_dagster.core.meta.coercion import coerce_value, declared, normalize
+from synapse_dagster.core.sources.files import SourceFile
 
 DATASET_KEY_FIELD = "dataset_key"
 SOURCE_KINDS = ("static", "directory", "path", "filename", "sheet", "sidecar")

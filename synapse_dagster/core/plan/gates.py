@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synapse_dagster.core.plan import BatchPlan
-from synapse_dagster.core.problems import CHECK_KINDS
+from synapse_dagster.core.plan.batch_plan import BatchPlan
+from synapse_dagster.core.plan.problems import CHECK_KINDS
 
 UPLOADABLE = "batch_is_uploadable"
 GATE_DESCRIPTIONS = {

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from synapse_dagster.core.file_rules import RuleSet
-from synapse_dagster.core.inventory import SourceFile
-from synapse_dagster.core.layout_detection import Detection
-from synapse_dagster.core.layouts import Pattern, SpecNames, place
-from synapse_dagster.core.problems import Problem, ProblemKind
-from synapse_dagster.core.specs import CollectionSpecs, FileSpec
+from synapse_dagster.core.organize.rules import RuleSet
+from synapse_dagster.core.sources.files import SourceFile
+from synapse_dagster.core.organize.detection import Detection
+from synapse_dagster.core.organize.layouts import Pattern, SpecNames, place
+from synapse_dagster.core.plan.problems import Problem, ProblemKind
+from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec
 
 
 class IssueKind:

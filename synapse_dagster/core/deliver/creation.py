@@ -13,8 +13,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from synapse_dagster.core.ledger import Ledger
-from synapse_dagster.core.unit_meta import DATASET_KEY_FIELD
+from synapse_dagster.core.deliver.ledger import Ledger
+from synapse_dagster.core.meta.merge import DATASET_KEY_FIELD
 from synapse_dagster.core.redaction import redact
 
 

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path, PurePosixPath
 
-from synapse_dagster.core.inventory import SourceError, SourceFile
+from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.remote_location import SourceLocation, sftp_netloc, split_uri
-from synapse_dagster.core.remote_options import ConnectionOptions
-from synapse_dagster.core.remote_sources import open_store
-from synapse_dagster.core.remote_store import CopySink, RemoteStore
+from synapse_dagster.core.sources.location import SourceLocation, sftp_netloc, split_uri
+from synapse_dagster.core.sources.options import ConnectionOptions
+from synapse_dagster.core.sources.listing import open_store
+from synapse_dagster.core.sources.store import CopySink, RemoteStore
 
 _MD5 = re.compile(r"[0-9a-f]{32}")
 

@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 from synapse_sdk.utils.file.content_guard import UnsafeFileContentError
 
-from synapse_dagster.core.inventory import SourceFile
-from synapse_dagster.core.ledger import ConfirmedFile, Ledger
+from synapse_dagster.core.sources.files import SourceFile
+from synapse_dagster.core.deliver.ledger import ConfirmedFile, Ledger
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.screening import unsafe_reason
+from synapse_dagster.core.plan.screening import unsafe_reason
 
 
 class FileStatus:
