@@ -1,7 +1,7 @@
-"""The code location: one asset group and one job per pipeline of the pipeline file.
+"""The code location: the pipelines of the pipeline file, each an asset group with its job and sensor.
 
-The file comes from ``SYNAPSE_DAGSTER_PIPELINES`` (default ``pipelines.yaml`` in the working
-directory). A broken file fails here, when the code location loads, with the field named.
+The file comes from ``SYNAPSE_DAGSTER_PIPELINES`` (default ``pipelines.yaml`` in the working directory). A broken
+file fails here, when the code location loads, with the field named.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from synapse_dagster.assets import build_pipeline_assets
-from synapse_dagster.jobs import build_ingest_job
-from synapse_dagster.pipeline_config import PipelineFile, load_pipeline_file
-from synapse_dagster.resources import IngestStateResource, SynapseResource
-from synapse_dagster.sensors import build_batch_sensor
+from synapse_dagster.config.loading import load_pipeline_file
+from synapse_dagster.config.models import PipelineFile
+from synapse_dagster.defs.pipeline import build_pipeline_definitions
+from synapse_dagster.defs.resources import IngestStateResource, SourcesResource, SynapseResource
 
 STATE_DIR_ENV = "SYNAPSE_DAGSTER_STATE_DIR"
 
@@ -25,24 +24,13 @@ def default_state_dir(pipeline_file: Path) -> Path:
 
 
 def build_definitions(pipelines: PipelineFile, *, base_dir: Path, state_dir: Path) -> dg.Definitions:
-    assets, jobs, sensors = [], [], []
-    for pipeline in pipelines.pipelines:
-        assets.extend(build_pipeline_assets(pipeline, base_dir))
-        job = build_ingest_job(pipeline)
-        jobs.append(job)
-        sensor = build_batch_sensor(pipeline, base_dir, job)
-        if sensor is not None:
-            sensors.append(sensor)
-    return dg.Definitions(
-        assets=assets,
-        jobs=jobs,
-        sensors=sensors,
-        resources={
-            "synapse": SynapseResource(),
-            "ingest_state": IngestStateResource(state_dir=str(state_dir)),
-            "io_manager": dg.FilesystemIOManager(base_dir=str(state_dir / "io")),
-        },
-    )
+    resources = dg.Definitions(resources={
+        "synapse": SynapseResource(),
+        "ingest_state": IngestStateResource(state_dir=str(state_dir)),
+        "sources": SourcesResource(base_dir=str(base_dir)),
+        "io_manager": dg.FilesystemIOManager(base_dir=str(state_dir / "io")),
+    })
+    return dg.Definitions.merge(resources, *(build_pipeline_definitions(p) for p in pipelines.pipelines))
 
 
 def load_definitions(pipeline_file: str | os.PathLike[str] | None = None) -> dg.Definitions:

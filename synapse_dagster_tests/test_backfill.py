@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import yaml
 
-from synapse_dagster.cli import main as cli_main
+from synapse_dagster.cli.main import main as cli_main
 from synapse_sandbox.demo_data import generate_batch
 
 

@@ -14,7 +14,7 @@ import dagster as dg
 import pytest
 
 from synapse_dagster.definitions import load_definitions
-from synapse_dagster.pipeline_config import PipelineConfigError
+from synapse_dagster.config.loading import PipelineConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

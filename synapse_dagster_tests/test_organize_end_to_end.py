@@ -14,10 +14,10 @@ import dagster as dg
 import pytest
 import yaml
 
-from synapse_dagster.cli import main as cli_main
+from synapse_dagster.cli.main import main as cli_main
 from synapse_dagster.definitions import build_definitions
 from synapse_sandbox.demo_data import png_bytes
-from synapse_dagster.pipeline_config import parse_pipeline_file
+from synapse_dagster.config.loading import parse_pipeline_file
 
 BATCH = "2026-11-24T10"
 PIPELINE = {

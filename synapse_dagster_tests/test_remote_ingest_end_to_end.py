@@ -15,7 +15,7 @@ import yaml
 
 from synapse_dagster.definitions import build_definitions
 from synapse_sandbox.demo_data import generate_batch
-from synapse_dagster.pipeline_config import parse_pipeline_file
+from synapse_dagster.config.loading import parse_pipeline_file
 
 BATCH = "2026-11-24T09"
 

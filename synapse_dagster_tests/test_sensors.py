@@ -12,8 +12,8 @@ import dagster as dg
 import pytest
 
 from synapse_dagster.definitions import build_definitions
-from synapse_dagster.pipeline_config import parse_pipeline_file
-from synapse_dagster.resources import SynapseResource
+from synapse_dagster.config.loading import parse_pipeline_file
+from synapse_dagster.defs.resources import SourcesResource, SynapseResource
 
 
 class Harness:
@@ -24,10 +24,12 @@ class Harness:
         self.instance = instance
         self.cursor: str | None = None
         self.run_keys: list[str] = []
+        self.resources = {"synapse": SynapseResource(host="http://127.0.0.1:9", access_token="unused"),
+                          "sources": defs.resources["sources"]}
 
     def tick(self) -> dg.SensorResult:
         context = dg.build_sensor_context(instance=self.instance, cursor=self.cursor,
-                                          resources={"synapse": SynapseResource(host="http://127.0.0.1:9", access_token="unused")})
+                                          resources=self.resources)
         result = self.sensor(context)
         for request in result.dynamic_partitions_requests:
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
@@ -134,7 +136,7 @@ def test_work_per_tick_is_capped(tmp_path, s3_server, bucket):
 def test_windows_mode_runs_closed_windows_once_and_again_for_late_objects(tmp_path, s3_server, bucket, monkeypatch):
     import time
 
-    from synapse_dagster import sensors
+    from synapse_dagster.defs import sensors
     from synapse_dagster.core.batches.windows import WindowSpec
 
     for i in range(3):  # a camera dumping into one flat prefix

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from synapse_dagster.core.deliver.creation import UnitRequest, UnitStatus, create_units
-from synapse_dagster.core.sources.files import list_local
+from synapse_dagster.core.sources.local import list_local
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.redaction import redact, register_secret
 from synapse_dagster.core.deliver.upload import FileStatus, upload_files

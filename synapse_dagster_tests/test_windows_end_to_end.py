@@ -11,7 +11,7 @@ import yaml
 
 from synapse_dagster.definitions import build_definitions
 from synapse_sandbox.demo_data import png_bytes
-from synapse_dagster.pipeline_config import parse_pipeline_file
+from synapse_dagster.config.loading import parse_pipeline_file
 
 
 def test_window_run_ingests_only_its_window(tmp_path, synapse_env, collection):

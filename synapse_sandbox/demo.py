@@ -105,7 +105,8 @@ def _running_sandbox_url(paths: DemoPaths, port: int) -> str | None:
 def run_demo(root: Path, *, port: int | None = None) -> int:
     from synapse_sdk.clients.backend import BackendClient
 
-    from synapse_dagster.runs import print_report, run_batch
+    from synapse_dagster.cli.report import print_report
+    from synapse_dagster.cli.runs import run_batch
 
     paths = DemoPaths(root.resolve())
     pipeline_file = paths.root / "pipelines.yaml"

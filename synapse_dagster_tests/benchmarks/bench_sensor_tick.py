@@ -44,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     from moto.server import ThreadedMotoServer
 
     from synapse_dagster.definitions import build_definitions
-    from synapse_dagster.pipeline_config import parse_pipeline_file
-    from synapse_dagster.resources import SynapseResource
+    from synapse_dagster.config.loading import parse_pipeline_file
+    from synapse_dagster.defs.resources import SourcesResource, SynapseResource
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, dg.instance_for_test() as instance:
         defs = build_definitions(parse_pipeline_file({"pipelines": [pipeline("big", "big"), pipeline("empty", "empty")]}),
                                  base_dir=Path(tmp), state_dir=Path(tmp) / "state")
-        resources = {"synapse": SynapseResource(host="http://127.0.0.1:9", access_token="unused")}
+        resources = {"synapse": SynapseResource(host="http://127.0.0.1:9", access_token="unused"),
+                     "sources": SourcesResource(base_dir=tmp)}
         cursors: dict[str, str | None] = {"big": None, "empty": None}
 
         def tick(name: str) -> tuple[float, dg.SensorResult]:

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from synapse_dagster.core.organize.rules import FileRule, RuleSet, glob_to_regex
 from synapse_dagster.core.organize.grouping import IssueKind, Organization, OrganizationError, group_files
-from synapse_dagster.core.sources.files import SourceFile, list_local
+from synapse_dagster.core.sources.files import SourceFile
+from synapse_dagster.core.sources.local import list_local
 from synapse_dagster.core.organize.detection import detect_pattern
 from synapse_dagster.core.organize.layouts import Pattern, SpecNames
 from synapse_dagster.core.organize.specs import CollectionSpecs

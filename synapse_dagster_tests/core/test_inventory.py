@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from synapse_dagster.core.sources.files import SourceError, list_local, resolve_local_source
+from synapse_dagster.core.sources.files import SourceError
+from synapse_dagster.core.sources.local import list_local, resolve_local_source
 
 
 def write(root: Path, rel: str, data: bytes = b"x") -> None:

@@ -6,14 +6,16 @@ import pytest
 from synapse_dagster.core.meta.coercion import coerce_value
 from synapse_dagster.core.plan.gates import evaluate_gates
 from synapse_dagster.core.organize.grouping import Organization, group_files
-from synapse_dagster.core.sources.files import list_local
+from synapse_dagster.core.sources.local import list_local
 from synapse_dagster.core.organize.layouts import Pattern
 from synapse_dagster.core.meta.sheets import MetadataError, find_metadata_file, read_metadata_table
-from synapse_dagster.core.plan.batch_plan import plan_batch
+from synapse_dagster.core.plan.batch_plan import FileAccess, PlanSettings, plan_batch
 from synapse_dagster.core.plan.report import plan_markdown
 from synapse_dagster.core.plan.screening import unsafe_reason
 from synapse_dagster.core.organize.specs import CollectionSpecs
-from synapse_dagster.core.meta.merge import MetaRecipe, SourceValues, build_unit_meta, read_sidecar
+from synapse_dagster.core.meta.merge import build_unit_meta
+from synapse_dagster.core.meta.sidecars import read_sidecar
+from synapse_dagster.core.meta.sources import MetaRecipe, SourceValues
 from synapse_dagster.core.meta.validation import SchemaError, meta_errors
 
 SCHEMA = {
@@ -166,9 +168,9 @@ def test_plan_merges_every_source_and_holds_back_bad_units(tmp_path):
     grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED, sidecars=("meta.yaml",)),
                            reserved={"meta.xlsx": "metadata sheet"})
     recipe = MetaRecipe(static={"site": "A"}, filename_regex=r"^(?P<patient_id>P\d+)_(?P<age>[^_]+)_(?P<sex>male|female)")
-    plan = plan_batch(grouping, collection, pipeline="p", batch="b1", dataset_key_template="{batch}/{group_key}",
-                      recipe=recipe, sheet=read_metadata_table(tmp_path / "meta.xlsx"), max_file_bytes=2**20,
-                      screen=unsafe_reason)
+    settings = PlanSettings("p", "{batch}/{group_key}", recipe, max_file_bytes=2**20)
+    plan = plan_batch(grouping, collection, "b1", settings, sheet=read_metadata_table(tmp_path / "meta.xlsx"),
+                      access=FileAccess(screen=unsafe_reason))
     units = {u.group_key: u for u in plan.units}
     assert [u.group_key for u in plan.valid_units] == ["P001_45_male", "P002_50_female"]
     assert units["P001_45_male"].meta == {"site": "A", "patient_id": "P001", "age": 46, "sex": "male",
@@ -197,7 +199,7 @@ def test_gates_warn_below_the_limit_and_block_above_it(tmp_path):
         if unit != "u4":
             (tmp_path / unit / "a.json").write_text("{}")
     grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED))
-    plan = plan_batch(grouping, collection, pipeline="p", batch="b", dataset_key_template="{group_key}")
+    plan = plan_batch(grouping, collection, "b", PlanSettings("p", "{group_key}"))
     relaxed = {g.name: (g.passed, g.blocking_failure) for g in evaluate_gates(plan, 0.5)}
     assert relaxed == {"required_specs_satisfied": (False, False), "meta_valid": (True, False),
                        "unsafe_files_excluded": (True, False), "batch_is_uploadable": (True, False)}
@@ -210,7 +212,7 @@ def test_file_over_size_limit_is_a_problem(tmp_path):
     (tmp_path / "u").mkdir()
     (tmp_path / "u" / "big.bin").write_bytes(b"0" * 3000)
     grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED))
-    plan = plan_batch(grouping, collection, pipeline="p", batch="b", dataset_key_template="{group_key}", max_file_bytes=2048)
+    plan = plan_batch(grouping, collection, "b", PlanSettings("p", "{group_key}", max_file_bytes=2048))
     assert plan.units[0].problems == ["file u/big.bin (d) is 0.0 MiB, over the 0 MiB limit (max_file_size_mb)"]
     assert plan.units[0].problems[0].kind == "file_too_large"
 

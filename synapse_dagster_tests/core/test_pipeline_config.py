@@ -1,6 +1,6 @@
 import pytest
 
-from synapse_dagster.pipeline_config import PipelineConfigError, load_pipeline_file, parse_pipeline_file
+from synapse_dagster.config.loading import PipelineConfigError, load_pipeline_file, parse_pipeline_file
 
 GOOD = {"name": "scans", "data_collection": 1, "storage": 2, "source": {"path": "/data"}}
 

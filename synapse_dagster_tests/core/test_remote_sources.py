@@ -14,9 +14,10 @@ import pytest
 from synapse_dagster.core.sources import s3 as remote_s3, sftp as remote_sftp
 from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.sources.location import SourceLocation, parse_source, resolve_storage_path, split_uri
+from synapse_dagster.core.sources.location import SourceLocation, parse_source, split_uri
+from synapse_dagster.core.sources.storage import resolve_storage_path
 from synapse_dagster.core.sources.options import ConnectionOptions
-from synapse_dagster.core.sources.listing import check_source, list_remote, list_subfolders
+from synapse_dagster.core.sources.listing import check_source, list_files, list_subfolders
 from synapse_dagster.core.sources.staging import staged_copies
 
 # A batch as a NAS drops it: nested folders, a sibling prefix that must not leak in, and system junk.
@@ -145,18 +146,18 @@ def s3_batch(s3_server):
 
 
 def test_s3_lists_nested_prefixes_with_junk_marked_and_etags(s3_server, s3_batch):
-    files = list(list_remote(parse_source(f"s3://{s3_batch}/in"), s3_server.options(), source_spec="image_1"))
+    files = list(list_files(parse_source(f"s3://{s3_batch}/in"), s3_server.options(), source_spec="image_1"))
     assert_tree_listed(files, f"s3://{s3_batch}/in/", etags=True)
     assert [f.relative_path for f in files] == sorted(TREE)  # the store's key order
     assert {f.source_spec for f in files} == {"image_1"}
 
-    flat = list(list_remote(parse_source(f"s3://{s3_batch}/in/"), s3_server.options(), recursive=False))
+    flat = list(list_files(parse_source(f"s3://{s3_batch}/in/"), s3_server.options(), recursive=False))
     assert {f.relative_path for f in flat} == TOP_LEVEL_FILES
 
 
 def test_s3_listing_streams_page_by_page(s3_server, s3_batch, monkeypatch):
     monkeypatch.setattr(remote_s3, "PAGE_SIZE", 2)
-    stream = list_remote(parse_source(f"s3://{s3_batch}/in"), s3_server.options())
+    stream = list_files(parse_source(f"s3://{s3_batch}/in"), s3_server.options())
     first = next(stream)
     s3_server.put(s3_batch, "in/zz-arrived-later.txt", b"late")  # sorts last: only a lazy listing can see it
     rest = list(stream)
@@ -208,7 +209,7 @@ def test_s3_check_source_explains_each_failure_without_secrets(s3_server, s3_bat
     # The limited user may list its own buckets: the denial above is about permissions, not the key.
     open_bucket = s3_server.new_bucket("open")
     s3_server.put(open_bucket, "x/y.txt", b"ok")
-    assert [f.relative_path for f in list_remote(parse_source(f"s3://{open_bucket}/x"), limited)] == ["y.txt"]
+    assert [f.relative_path for f in list_files(parse_source(f"s3://{open_bucket}/x"), limited)] == ["y.txt"]
 
     for port, expected in ((closed_port(), "cannot reach"), (silent_port, "cannot reach")):
         started = time.monotonic()
@@ -241,7 +242,7 @@ def test_s3_storage_config_resolves_to_a_listable_location(s3_server, s3_batch):
     assert s3_server.secret_key not in repr(options)
     assert redact(f"x {s3_server.secret_key} y") == "x *** y"
     check_source(location, options)
-    assert sorted(f.relative_path for f in list_remote(location, options)) == ["._scan.png", "label.json", "scan.png"]
+    assert sorted(f.relative_path for f in list_files(location, options)) == ["._scan.png", "label.json", "scan.png"]
 
     minio = {"provider": "minio", "configuration": {**storage["configuration"], "bucket_name": s3_batch}}
     assert resolve_storage_path("/in", minio, ConnectionOptions())[0] == SourceLocation("s3", s3_batch, "in/")
@@ -264,14 +265,14 @@ def gcs_batch(gcs_server):
 
 
 def test_gcs_lists_nested_prefixes_with_md5_and_microsecond_mtimes(gcs_server, gcs_batch):
-    files = list(list_remote(parse_source(f"gs://{gcs_batch}/in"), gcs_server.options()))
+    files = list(list_files(parse_source(f"gs://{gcs_batch}/in"), gcs_server.options()))
     assert_tree_listed(files, f"gs://{gcs_batch}/in/", etags=True)
     blob = gcs_server.client().bucket(gcs_batch).get_blob("in/meta.xlsx")
     listed = by_path(files)["meta.xlsx"]
     assert listed.mtime_ns == int(blob.updated.timestamp()) * 10**9 + blob.updated.microsecond * 1000
     assert listed.mtime_ns % 10**9 != 0 or blob.updated.microsecond == 0
 
-    flat = list(list_remote(parse_source(f"gs://{gcs_batch}/in"), gcs_server.options(), recursive=False))
+    flat = list(list_files(parse_source(f"gs://{gcs_batch}/in"), gcs_server.options(), recursive=False))
     assert {f.relative_path for f in flat} == TOP_LEVEL_FILES
 
 
@@ -316,7 +317,7 @@ def test_gcs_storage_config_resolution(gcs_server, gcs_batch):
     location, options = resolve_storage_path("in/P0002", storage, ConnectionOptions(gcs_endpoint=gcs_server.endpoint))
     assert location.uri == f"gs://{gcs_batch}/in/P0002/"
     assert options.gcs_token == "anon"
-    assert [f.relative_path for f in list_remote(location, options)] == ["deep/er/scan.png"]
+    assert [f.relative_path for f in list_files(location, options)] == ["deep/er/scan.png"]
 
 
 # --- SFTP -----------------------------------------------------------------------------------------------------
@@ -333,19 +334,19 @@ def sftp_batch(sftp_server):
 
 def test_sftp_lists_folder_by_folder(sftp_server, sftp_batch):
     location = parse_source(sftp_server.url(f"{sftp_batch}/in"))
-    files = list(list_remote(location, sftp_server.options()))
+    files = list(list_files(location, sftp_server.options()))
     assert_tree_listed(files, f"sftp://tester@127.0.0.1:{sftp_server.port}{sftp_batch}/in/", etags=False)
     local = sftp_server.root / sftp_batch.lstrip("/") / "in" / "meta.xlsx"
     assert by_path(files)["meta.xlsx"].mtime_ns == int(local.stat().st_mtime) * 10**9  # SFTP v3: whole seconds
     # Per folder: its files (sorted), then its sub-folders (sorted), depth first, like the local listing.
     assert [f.relative_path for f in files][:2] == [".DS_Store", "meta.xlsx"]
 
-    flat = list(list_remote(location, sftp_server.options(), recursive=False))
+    flat = list(list_files(location, sftp_server.options(), recursive=False))
     assert {f.relative_path for f in flat} == TOP_LEVEL_FILES
 
 
 def test_sftp_listing_is_lazy(sftp_server, sftp_batch):
-    stream = list_remote(parse_source(sftp_server.url(f"{sftp_batch}/in")), sftp_server.options())
+    stream = list_files(parse_source(sftp_server.url(f"{sftp_batch}/in")), sftp_server.options())
     next(stream)
     sftp_server.put(f"{sftp_batch}/in/P0002/later.txt", b"late")  # a folder not read yet
     assert "P0002/later.txt" in {f.relative_path for f in stream}
@@ -408,7 +409,7 @@ def test_sftp_storage_config_resolution(sftp_server, sftp_batch):
     location, options = resolve_storage_path("in/P0001", storage, base)
     assert location == SourceLocation("sftp", "127.0.0.1", f"{sftp_batch}/in/P0001", sftp_server.port, "tester")
     assert options.sftp_password == sftp_server.password and options.sftp_known_hosts == str(sftp_server.known_hosts)
-    assert sorted(f.relative_path for f in list_remote(location, options)) == ["._scan.png", "label.json", "scan.png"]
+    assert sorted(f.relative_path for f in list_files(location, options)) == ["._scan.png", "label.json", "scan.png"]
 
 
 def test_local_scheme_goes_through_the_same_entry_points(tmp_path):
@@ -419,7 +420,7 @@ def test_local_scheme_goes_through_the_same_entry_points(tmp_path):
     location, options = resolve_storage_path("in", storage, ConnectionOptions())
     assert location == SourceLocation("local", "", str(tmp_path / "in"))
     check_source(location, options)
-    listed = by_path(list(list_remote(location, options)))
+    listed = by_path(list(list_files(location, options)))
     assert set(listed) == set(TREE) and listed["@eaDir/P0001/thumb.jpg"].excluded_reason == "system folder '@eaDir'"
     assert list(list_subfolders(location, options, start_after="P0001")) == ["P0002"]
     (tmp_path / "void").mkdir()
@@ -444,11 +445,11 @@ def test_staged_copies_are_identical_bounded_and_removed(
     local_file.write_bytes(b"stays where it is")
 
     files = [
-        *list_remote(parse_source(f"s3://{s3_batch}/in"), s3_server.options()),
-        *list_remote(parse_source(f"s3://{s3_batch}/big"), s3_server.options()),
-        *list_remote(parse_source(f"gs://{gcs_batch}/in/P0001"), gcs_server.options()),
-        *list_remote(parse_source(sftp_server.url(f"{sftp_batch}/in")), sftp_server.options()),
-        *list_remote(parse_source(str(local_file.parent))),
+        *list_files(parse_source(f"s3://{s3_batch}/in"), s3_server.options()),
+        *list_files(parse_source(f"s3://{s3_batch}/big"), s3_server.options()),
+        *list_files(parse_source(f"gs://{gcs_batch}/in/P0001"), gcs_server.options()),
+        *list_files(parse_source(sftp_server.url(f"{sftp_batch}/in")), sftp_server.options()),
+        *list_files(parse_source(str(local_file.parent))),
     ]
     expected = {f.fingerprint: f for f in files}
     sources = {
@@ -496,8 +497,8 @@ def test_staged_copies_are_identical_bounded_and_removed(
 
 
 def test_staging_reports_files_that_changed_after_listing(s3_server, s3_batch, sftp_server, sftp_batch, tmp_path):
-    s3_files = list(list_remote(parse_source(f"s3://{s3_batch}/in/P0001"), s3_server.options()))
-    sftp_files = list(list_remote(parse_source(sftp_server.url(f"{sftp_batch}/in/P0001")), sftp_server.options()))
+    s3_files = list(list_files(parse_source(f"s3://{s3_batch}/in/P0001"), s3_server.options()))
+    sftp_files = list(list_files(parse_source(sftp_server.url(f"{sftp_batch}/in/P0001")), sftp_server.options()))
     s3_server.put(s3_batch, "in/P0001/label.json", b'{"label": 2}')  # same size, new content
     sftp_server.put(f"{sftp_batch}/in/P0001/scan.png", b"shorter")
     s3_server.client().delete_object(Bucket=s3_batch, Key="in/P0001/scan.png")
@@ -533,7 +534,7 @@ def test_staging_memory_stays_near_one_chunk(sftp_server, tmp_path, monkeypatch)
     folder = sftp_server.new_folder()
     payload = hashlib.sha256(b"seed").digest() * (16 * 1024 * 1024 // 32)  # 16 MiB
     sftp_server.put(f"{folder}/big.bin", payload)
-    files = list(list_remote(parse_source(sftp_server.url(folder)), sftp_server.options()))
+    files = list(list_files(parse_source(sftp_server.url(folder)), sftp_server.options()))
     tracemalloc.start()
     try:
         with staged_copies(files, sftp_server.options(), tmp_path / "w", 10**9) as slices:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from synapse_dagster.partitions import check_batch_key
+from synapse_dagster.core.batches.keys import check_batch_key
 
 CURSOR_VERSION = 1
 

@@ -47,6 +47,7 @@ class CreationReport:
     outcomes: dict[str, UnitOutcome] = field(default_factory=dict)
     reconciled: bool = False
     requests_sent: int = 0
+    skipped: list[tuple[str, list[str]]] = field(default_factory=list)  # (dataset_key, why) never requested
 
     def by_status(self, status: str) -> list[UnitOutcome]:
         return [o for o in self.outcomes.values() if o.status == status]

@@ -20,6 +20,7 @@ from synapse_dagster.core.sources.files import SourceFile
 from synapse_dagster.core.deliver.ledger import ConfirmedFile, Ledger
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.plan.screening import unsafe_reason
+from synapse_dagster.core.sources.staging import Stage
 
 
 class FileStatus:
@@ -54,9 +55,6 @@ class UploadReport:
 
 class BulkUploader(Protocol):
     def upload_files_bulk(self, file_paths: list[Path], **kwargs: Any) -> Any: ...
-
-
-Stage = Callable[[list[SourceFile]], AbstractContextManager[Iterable[dict[str, Path]]]]
 
 
 def local_stage(files: list[SourceFile]) -> AbstractContextManager[Iterable[dict[str, Path]]]:

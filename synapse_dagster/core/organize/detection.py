@@ -70,3 +70,10 @@ def detect_pattern(files: Iterable[SourceFile], names: SpecNames, *, sample_size
     if sub_folders and not repeated:
         evidence.append("sub-folder names inside units do not repeat, so extensions pick the spec")
     return Detection(Pattern.NESTED, evidence, total)
+
+
+def choose_pattern(fixed: Pattern | None, files: Iterable[SourceFile], names: SpecNames) -> Detection:
+    """The pattern the pipeline file fixes, or the one detected from a sample of the batch."""
+    if fixed is not None:
+        return Detection(fixed, [f"pattern '{fixed.value}' is set in the pipeline file"], detected=False)
+    return detect_pattern(files, names)

@@ -15,7 +15,7 @@ from synapse_dagster.core.sources.files import SourceFile
 from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.organize.layouts import Pattern, SpecNames, place
 from synapse_dagster.core.plan.problems import Problem, ProblemKind
-from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec
+from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec, OrganizationError
 
 
 class IssueKind:
@@ -79,10 +79,6 @@ class GroupingResult:
 
     def issues_of(self, kind: str) -> list[FileIssue]:
         return [i for i in self.issues if i.kind == kind]
-
-
-class OrganizationError(ValueError):
-    """Rules or aliases that name specs the collection does not have."""
 
 
 def check_organization(organization: Organization, specs: CollectionSpecs) -> None:

@@ -6,9 +6,13 @@ answers "which spec takes a file with this extension?" without re-parsing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class OrganizationError(ValueError):
+    """Rules, aliases or sources that name specs the collection does not have."""
 
 
 def normalize_extension(ext: str) -> str:
@@ -78,6 +82,19 @@ class CollectionSpecs:
 
     def spec(self, name: str) -> FileSpec | None:
         return self._by_name.get(name)
+
+    def check_source_specs(self, spec_names: Iterable[str], owner: str) -> None:
+        """Multi-path mode: every source names a spec of this collection, and every required spec has a source."""
+        names = set(spec_names)
+        unknown = sorted(names - set(self._by_name))
+        if unknown:
+            raise OrganizationError(
+                f"{owner}: assets name spec(s) {unknown} that data collection {self.collection_id} "
+                f"does not define (it has {[s.name for s in self.specs]})"
+            )
+        missing = [s.name for s in self.required if s.name not in names]
+        if missing:
+            raise OrganizationError(f"{owner}: required spec(s) {missing} have no source under 'assets'")
 
     @property
     def required(self) -> tuple[FileSpec, ...]:

@@ -18,7 +18,9 @@ from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.meta.sheets import MetadataTable
 from synapse_dagster.core.plan.problems import Problem, ProblemKind
 from synapse_dagster.core.organize.specs import CollectionSpecs
-from synapse_dagster.core.meta.merge import MetaRecipe, build_unit_meta, read_sidecar, render_dataset_key, unit_sources
+from synapse_dagster.core.meta.merge import build_unit_meta, render_dataset_key
+from synapse_dagster.core.meta.sidecars import read_sidecar
+from synapse_dagster.core.meta.sources import MetaRecipe, UnitFacts, unit_sources
 from synapse_dagster.core.meta.validation import meta_errors
 
 
@@ -77,69 +79,110 @@ def ordered_files(unit: PlannedUnit, specs: CollectionSpecs) -> list[SourceFile]
     return [unit.files[s.name] for s in order if s.name in unit.files]
 
 
+@dataclass(frozen=True)
+class PlanSettings:
+    """How a pipeline plans its batches: the unit identity, where meta comes from, and the size limit."""
+
+    pipeline: str
+    dataset_key_template: str = "{batch}/{group_key}"
+    recipe: MetaRecipe = field(default_factory=MetaRecipe)
+    max_file_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class FileAccess:
+    """What planning may read: sidecars (``read_bytes``) and, through ``screen``, data files."""
+
+    read_bytes: Callable[[SourceFile], bytes] | None = None
+    screen: Callable[[str], str | None] | None = None  # why a file is unsafe, or None
+
+
+@dataclass
+class _SheetMatches:
+    sheet: MetadataTable | None
+    matched: set[str] = field(default_factory=set)
+    units_without_row: list[str] = field(default_factory=list)
+
+    def row(self, group_key: str) -> tuple[str, dict[str, Any]] | None:
+        if self.sheet is None:
+            return None
+        row = self.sheet.row_for(group_key)
+        if row is None:
+            self.units_without_row.append(group_key)
+        else:
+            self.matched.add(row[0])
+        return row
+
+
 def plan_batch(
     grouping: GroupingResult,
     specs: CollectionSpecs,
-    *,
-    pipeline: str,
     batch: str,
-    dataset_key_template: str,
-    recipe: MetaRecipe | None = None,
+    settings: PlanSettings,
+    *,
     sheet: MetadataTable | None = None,
-    read_bytes: Callable[[SourceFile], bytes] | None = None,
-    max_file_bytes: int | None = None,
-    screen: Callable[[str], str | None] | None = None,
-    detection: Detection | None = None,
+    access: FileAccess = FileAccess(),
 ) -> BatchPlan:
     """Attach meta to each grouped unit and collect every problem; reads only sidecars and (``screen``) data files."""
-    recipe = recipe or MetaRecipe()
-    units: list[UnitPlan] = []
-    matched_rows: set[str] = set()
-    units_without_row: list[str] = []
-    for grouped in grouping.units:
-        dataset_key = render_dataset_key(dataset_key_template, pipeline=pipeline, batch=batch, group_key=grouped.group_key)
-        problems = list(grouped.problems)
-        row = sheet.row_for(grouped.group_key) if sheet else None
-        if row is not None:
-            matched_rows.add(row[0])
-        elif sheet is not None:
-            units_without_row.append(grouped.group_key)
-        sidecars = []
-        for f in grouped.sidecars:
-            try:
-                sidecars.append((f.relative_path, read_sidecar(f.name, (read_bytes or _read_local)(f))))
-            except Exception as exc:  # JSON, YAML and decoding errors all mean "fix this file"
-                problems.append(Problem(ProblemKind.INVALID_META,
-                                        f"sidecar {f.relative_path} cannot be read ({type(exc).__name__}: {exc}); fix or remove it"))
-        files = ordered_files(grouped, specs)
-        sources = unit_sources(recipe, group_key=grouped.group_key, files=files,
-                               sheet_row=row[1] if row else None, sheet_label=sheet.name if sheet else None, sidecars=sidecars)
-        built = build_unit_meta(sources, dataset_key=dataset_key, schema=specs.meta_schema, precedence=recipe.precedence)
-        problems += [Problem(ProblemKind.INVALID_META, p) for p in built.problems]
-        if not built.problems:
-            problems += [Problem(ProblemKind.INVALID_META, e) for e in meta_errors(built.meta, specs.meta_schema)]
-        for spec_name, file in sorted(grouped.files.items()):
-            if max_file_bytes is not None and file.size > max_file_bytes:
-                problems.append(Problem(ProblemKind.FILE_TOO_LARGE,
-                                        f"file {file.relative_path} ({spec_name}) is {file.size / 2**20:.1f} MiB, over the "
-                                        f"{max_file_bytes / 2**20:.0f} MiB limit (max_file_size_mb)"))
-            if screen is not None and grouped.is_complete:
-                reason = screen(file.uri)
-                if reason:
-                    problems.append(Problem(ProblemKind.UNSAFE_FILE, f"file {file.relative_path} ({spec_name}) {reason}"))
-        units.append(UnitPlan(group_key=grouped.group_key, dataset_key=dataset_key, files=dict(grouped.files),
-                              meta=built.meta, provenance=built.provenance, problems=problems, notes=built.notes))
+    rows = _SheetMatches(sheet)
+    units = [_plan_unit(grouped, specs, batch, settings, rows, access) for grouped in grouping.units]
     _flag_duplicate_dataset_keys(units)
     return BatchPlan(
         batch=batch,
         units=units,
         file_issues=list(grouping.issues),
         metadata_file=sheet.path if sheet else None,
-        sheet_rows_without_unit=sorted(set(sheet.rows) - matched_rows) if sheet else [],
+        sheet_rows_without_unit=sorted(set(sheet.rows) - rows.matched) if sheet else [],
         sheet_duplicate_keys=list(sheet.duplicate_keys) if sheet else [],
-        units_without_sheet_row=units_without_row,
-        detection=detection,
+        units_without_sheet_row=rows.units_without_row,
+        detection=grouping.detection,
     )
+
+
+def _plan_unit(
+    grouped: PlannedUnit, specs: CollectionSpecs, batch: str, settings: PlanSettings, rows: _SheetMatches,
+    access: FileAccess,
+) -> UnitPlan:
+    dataset_key = render_dataset_key(settings.dataset_key_template, pipeline=settings.pipeline, batch=batch,
+                                     group_key=grouped.group_key)
+    problems = list(grouped.problems)
+    sidecars = _read_sidecars(grouped, access, problems)
+    row = rows.row(grouped.group_key)
+    facts = UnitFacts(grouped.group_key, ordered_files(grouped, specs), row[1] if row else None,
+                      rows.sheet.name if rows.sheet else None, sidecars)
+    built = build_unit_meta(unit_sources(settings.recipe, facts), dataset_key=dataset_key, schema=specs.meta_schema,
+                            precedence=settings.recipe.precedence)
+    problems += [Problem(ProblemKind.INVALID_META, p) for p in built.problems]
+    if not built.problems:
+        problems += [Problem(ProblemKind.INVALID_META, e) for e in meta_errors(built.meta, specs.meta_schema)]
+    problems += _file_problems(grouped, settings.max_file_bytes, access.screen)
+    return UnitPlan(group_key=grouped.group_key, dataset_key=dataset_key, files=dict(grouped.files), meta=built.meta,
+                    provenance=built.provenance, problems=problems, notes=built.notes)
+
+
+def _read_sidecars(grouped: PlannedUnit, access: FileAccess, problems: list[Problem]) -> list[tuple[str, dict[str, Any]]]:
+    sidecars = []
+    for f in grouped.sidecars:
+        try:
+            sidecars.append((f.relative_path, read_sidecar(f.name, (access.read_bytes or _read_local)(f))))
+        except Exception as exc:  # JSON, YAML and decoding errors all mean "fix this file"
+            problems.append(Problem(ProblemKind.INVALID_META,
+                                    f"sidecar {f.relative_path} cannot be read ({type(exc).__name__}: {exc}); fix or remove it"))
+    return sidecars
+
+
+def _file_problems(grouped: PlannedUnit, max_file_bytes: int | None, screen: Callable[[str], str | None] | None) -> list[Problem]:
+    problems = []
+    for spec_name, file in sorted(grouped.files.items()):
+        if max_file_bytes is not None and file.size > max_file_bytes:
+            problems.append(Problem(ProblemKind.FILE_TOO_LARGE,
+                                    f"file {file.relative_path} ({spec_name}) is {file.size / 2**20:.1f} MiB, over the "
+                                    f"{max_file_bytes / 2**20:.0f} MiB limit (max_file_size_mb)"))
+        if screen is not None and grouped.is_complete:
+            reason = screen(file.uri)
+            if reason:
+                problems.append(Problem(ProblemKind.UNSAFE_FILE, f"file {file.relative_path} ({spec_name}) {reason}"))
+    return problems
 
 
 SIDECAR_MAX_BYTES = 2**20

@@ -11,15 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from synapse_dagster.core.plan.batch_plan import BatchPlan
-from synapse_dagster.core.plan.problems import CHECK_KINDS
+from synapse_dagster.core.plan.problems import ProblemKind
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    description: str
+    kinds: tuple[str, ...]  # the problem kinds it owns; empty: the batch as a whole
+
 
 UPLOADABLE = "batch_is_uploadable"
-GATE_DESCRIPTIONS = {
-    "required_specs_satisfied": "Every uploaded unit has one file for each required spec.",
-    "meta_valid": "Every uploaded unit's meta is typed and valid against the collection's meta schema.",
-    "unsafe_files_excluded": "No file the SDK's content guard rejects, and none over max_file_size_mb, is uploaded.",
-    UPLOADABLE: "At least one valid unit, and no more than max_invalid_fraction of the batch held back.",
-}
+# Every gate, in the order the checks run. A new gate is one row here.
+GATES = (
+    Gate("required_specs_satisfied", "Every uploaded unit has one file for each required spec.",
+         (ProblemKind.MISSING_SPEC, ProblemKind.AMBIGUOUS_FILES)),
+    Gate("meta_valid", "Every uploaded unit's meta is typed and valid against the collection's meta schema.",
+         (ProblemKind.INVALID_META, ProblemKind.DUPLICATE_KEY)),
+    Gate("unsafe_files_excluded",
+         "No file the SDK's content guard rejects, and none over max_file_size_mb, is uploaded.",
+         (ProblemKind.UNSAFE_FILE, ProblemKind.FILE_TOO_LARGE)),
+    Gate(UPLOADABLE, "At least one valid unit, and no more than max_invalid_fraction of the batch held back.", ()),
+)
 
 
 @dataclass(frozen=True)
@@ -32,31 +45,29 @@ class GateResult:
 
 
 def evaluate_gates(plan: BatchPlan, max_invalid_fraction: float) -> list[GateResult]:
+    return [_kind_gate(plan, gate, max_invalid_fraction) if gate.kinds else _uploadable(plan, max_invalid_fraction)
+            for gate in GATES]
+
+
+def _kind_gate(plan: BatchPlan, gate: Gate, max_invalid_fraction: float) -> GateResult:
     total = len(plan.units)
-    results = []
-    for name, kinds in CHECK_KINDS.items():
-        bad = [u.group_key for u in plan.units_with(kinds)]
-        share = len(bad) / total if total else 0.0
-        if not bad:
-            results.append(GateResult(name, True, False, f"all {total} units pass", []))
-            continue
-        over = share > max_invalid_fraction
-        limit = f"limit {max_invalid_fraction:.0%}"
-        results.append(GateResult(
-            name, False, over,
-            f"{len(bad)} of {total} units held back ({share:.0%}, {limit})" + ("; the batch is blocked" if over else
-                                                                                 "; they are quarantined, the rest goes on"),
-            bad,
-        ))
+    bad = [u.group_key for u in plan.units_with(gate.kinds)]
+    if not bad:
+        return GateResult(gate.name, True, False, f"all {total} units pass", [])
+    share = len(bad) / total
+    over = share > max_invalid_fraction
+    verdict = "; the batch is blocked" if over else "; they are quarantined, the rest goes on"
+    return GateResult(gate.name, False, over,
+                      f"{len(bad)} of {total} units held back ({share:.0%}, limit {max_invalid_fraction:.0%}){verdict}", bad)
+
+
+def _uploadable(plan: BatchPlan, max_invalid_fraction: float) -> GateResult:
+    total = len(plan.units)
     share = plan.invalid_fraction
+    held_back = [u.group_key for u in plan.invalid_units]
     if not plan.valid_units:
         reason = "the batch holds no data units" if not total else f"none of the {total} units is valid"
-        results.append(GateResult(UPLOADABLE, False, True, reason, [u.group_key for u in plan.invalid_units]))
-    else:
-        ok = share <= max_invalid_fraction
-        results.append(GateResult(
-            UPLOADABLE, ok, not ok,
-            f"{len(plan.valid_units)} of {total} units valid ({share:.0%} held back, limit {max_invalid_fraction:.0%})",
-            [u.group_key for u in plan.invalid_units],
-        ))
-    return results
+        return GateResult(UPLOADABLE, False, True, reason, held_back)
+    ok = share <= max_invalid_fraction
+    return GateResult(UPLOADABLE, ok, not ok, f"{len(plan.valid_units)} of {total} units valid ({share:.0%} held back, "
+                      f"limit {max_invalid_fraction:.0%})", held_back)

@@ -12,14 +12,6 @@ class ProblemKind:
     FILE_TOO_LARGE = "file_too_large"
 
 
-# The batch's gates: each blocking check owns some kinds of problem.
-CHECK_KINDS = {
-    "required_specs_satisfied": (ProblemKind.MISSING_SPEC, ProblemKind.AMBIGUOUS_FILES),
-    "meta_valid": (ProblemKind.INVALID_META, ProblemKind.DUPLICATE_KEY),
-    "unsafe_files_excluded": (ProblemKind.UNSAFE_FILE, ProblemKind.FILE_TOO_LARGE),
-}
-
-
 class Problem(str):
     """A ``str`` (so reports join and compare it as text) that also knows its kind."""
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from synapse_sdk.utils.file.content_guard import ContentFinding, inspect_file
 
+from synapse_dagster.core.sources.location import parse_source
+
 
 def describe_findings(findings: list[ContentFinding]) -> str:
     parts = []
@@ -25,3 +27,8 @@ def unsafe_reason(path: str) -> str | None:
     if not findings:
         return None
     return f"rejected by the SDK content guard: {describe_findings(findings)}"
+
+
+def local_unsafe_reason(uri: str) -> str | None:
+    """Screen a file where it lies when it is local; remote files are screened once staged, just before upload."""
+    return unsafe_reason(uri) if parse_source(uri).is_local else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -28,9 +28,9 @@ from google.oauth2 import service_account
 
 from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.sources.location import SourceLocation
+from synapse_dagster.core.sources.location import SourceLocation, key_prefix
 from synapse_dagster.core.sources.options import ConnectionOptions
-from synapse_dagster.core.sources.store import CopySink, RemoteObject, datetime_ns
+from synapse_dagster.core.sources.store import CopySink, ListedFile, datetime_ns
 
 PAGE_SIZE = 1000
 CHECK_READ_TIMEOUT = 15.0
@@ -78,7 +78,7 @@ class GCSStore:
             f"{location.uri}{self._where}: no objects under this prefix (missing, or an empty folder); check the path"
         )
 
-    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[RemoteObject]:
+    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[ListedFile]:
         blobs = self._client.list_blobs(
             location.bucket,
             prefix=location.path,
@@ -94,7 +94,7 @@ class GCSStore:
                 relative = blob.name[len(location.path) :]
                 if not relative or blob.name.endswith("/") or (start_after is not None and relative <= start_after):
                     continue  # a zero-byte "folder" placeholder, or the resume point itself (start_offset is inclusive)
-                yield RemoteObject(
+                yield ListedFile(
                     relative,
                     location.file_uri(blob.name),
                     int(blob.size or 0),
@@ -191,3 +191,14 @@ def _content_tag(blob: Any) -> str | None:
     if blob.md5_hash:
         return base64.b64decode(blob.md5_hash).hex()
     return f"crc32c:{blob.crc32c}" if blob.crc32c else None
+
+
+def connect(location: SourceLocation, options: ConnectionOptions, *, checking: bool = False) -> GCSStore:
+    return GCSStore(options, checking=checking)
+
+
+def from_storage(config: Mapping[str, Any], relative: str, options: ConnectionOptions, need) -> tuple[SourceLocation, ConnectionOptions]:
+    """A Synapse GCS storage: bucket_name, credentials (a key file, its content, or 'anon'), project. It has no
+    endpoint key: an emulator comes from the base options (STORAGE_EMULATOR_HOST)."""
+    resolved = options.with_values(gcs_token=config.get("credentials"), gcs_project=config.get("project"))
+    return SourceLocation("gcs", need("bucket_name"), key_prefix(relative)), resolved

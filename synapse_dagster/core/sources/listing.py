@@ -1,34 +1,28 @@
-"""Checking and listing a source wherever it lives (local disk, S3, GCS, SFTP), as a stream of SourceFile records.
+"""Checking and listing a source wherever it lives, as a stream of SourceFile records.
 
-This is the one entry point the pipeline needs: it picks the back end from the location's scheme, marks NAS
-junk exactly as a local listing does, and turns every failure into a SourceError that names the source.
+This is the one entry point the pipeline needs: the location's provider (see :mod:`.registry`) picks the store,
+NAS junk is marked the same way for every store, and every failure becomes a SourceError that names the source.
 """
 
 from __future__ import annotations
 
-import os
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
 
-from synapse_dagster.core.sources.files import SourceError, SourceFile, junk_reason, list_local
 from synapse_dagster.core.redaction import redact
+from synapse_dagster.core.sources.files import SourceError, SourceFile, excluded_reason, junk_reason
 from synapse_dagster.core.sources.location import SourceLocation
 from synapse_dagster.core.sources.options import ConnectionOptions
-from synapse_dagster.core.sources.store import RemoteStore
-
-
-RESUMABLE_SCHEMES = ("s3", "gcs")  # listings in global key order, resumable on the server
+from synapse_dagster.core.sources.store import CopySink, Store
 
 
 @contextmanager
-def open_store(
-    location: SourceLocation, options: ConnectionOptions, *, checking: bool = False
-) -> Iterator[RemoteStore]:
+def open_store(location: SourceLocation, options: ConnectionOptions | None = None, *, checking: bool = False) -> Iterator[Store]:
     """A connection for ``location``'s back end. ``checking`` fails fast: no retries, so a dead endpoint is
     reported in seconds."""
     try:
-        store = _connect(location, options, checking)
+        store = location.provider.load().connect(location, options or ConnectionOptions.from_env(), checking=checking)
     except SourceError as exc:
         if location.uri in str(exc):
             raise
@@ -41,54 +35,30 @@ def open_store(
         store.close()
 
 
-def _connect(location: SourceLocation, options: ConnectionOptions, checking: bool) -> RemoteStore:
-    if location.scheme == "s3":
-        from synapse_dagster.core.sources.s3 import S3Store
-
-        return S3Store(options, checking=checking)
-    if location.scheme == "gcs":
-        from synapse_dagster.core.sources.gcs import GCSStore
-
-        return GCSStore(options, checking=checking)
-    if location.scheme == "sftp":
-        from synapse_dagster.core.sources.sftp import SFTPStore
-
-        return SFTPStore(options, location)
-    raise ValueError(f"no remote store for scheme {location.scheme!r}")
-
-
-def check_source(
-    location: SourceLocation, options: ConnectionOptions | None = None, *, allow_empty: bool = False
-) -> None:
+def check_source(location: SourceLocation, options: ConnectionOptions | None = None, *, allow_empty: bool = False) -> None:
     """Raise SourceError (naming the source, never a secret) unless ``location`` exists, can be read with
     ``options`` and, unless ``allow_empty``, holds at least one entry."""
-    if location.scheme == "local":
-        _check_local(location, allow_empty)
-        return
-    with open_store(location, options or ConnectionOptions.from_env(), checking=True) as store:
+    with open_store(location, options, checking=True) as store:
         store.check(location, allow_empty=allow_empty)
 
 
-def list_remote(
+def list_files(
     location: SourceLocation,
     options: ConnectionOptions | None = None,
     *,
     recursive: bool = True,
     source_spec: str | None = None,
-    store: RemoteStore | None = None,
+    store: Store | None = None,
     start_after: str | None = None,
 ) -> Iterator[SourceFile]:
-    """Stream the files below ``location`` (S3/GCS in the store's key order, SFTP and local sorted per folder).
+    """Stream the files below ``location`` (object stores in key order, folders sorted per folder).
 
-    Junk (``.DS_Store``, anything below ``@eaDir`` ...) is yielded with ``excluded_reason``, as local listings do.
-    Pass an open ``store`` to reuse one connection across many listings (a sensor tick). ``start_after`` (a
-    relative path) resumes an S3/GCS listing in key order; SFTP and local listings cannot resume.
+    Junk (``.DS_Store``, anything below ``@eaDir`` ...) is yielded with ``excluded_reason``. Pass an open
+    ``store`` to reuse one connection across many listings (a sensor tick). ``start_after`` (a relative path)
+    resumes a listing in key order, where the provider is ``resumable``.
     """
-    if start_after is not None and location.scheme not in RESUMABLE_SCHEMES:
+    if start_after is not None and not location.provider.resumable:
         raise ValueError(f"{location.scheme} listings cannot resume after a key")
-    if location.scheme == "local":
-        yield from list_local(Path(location.path), recursive=recursive, source_spec=source_spec)
-        return
     with _store_for(location, options, store) as opened:
         items = opened.iter_files(location, recursive=recursive, start_after=start_after) if start_after else \
             opened.iter_files(location, recursive=recursive)
@@ -109,63 +79,33 @@ def list_subfolders(
     options: ConnectionOptions | None = None,
     *,
     start_after: str | None = None,
-    store: RemoteStore | None = None,
+    store: Store | None = None,
 ) -> Iterator[str]:
     """Names of the folders (prefixes) directly below ``location`` that sort after ``start_after``, in order.
 
-    Meant for sensors that watch for new batch folders: with the last name seen as ``start_after``, S3 and GCS
+    Meant for sensors that watch for new batch folders: with the last name seen as ``start_after``, object stores
     skip everything before it on the server. NAS system folders are left out.
     """
-    if location.scheme == "local":
-        yield from _local_subfolders(Path(location.path), start_after)
-        return
     with _store_for(location, options, store) as opened:
         for name in opened.iter_subfolders(location, start_after=start_after):
             if not junk_reason(name, True):
                 yield name
 
 
+def read_bytes(file: SourceFile, location: SourceLocation, options: ConnectionOptions | None, max_bytes: int) -> bytes:
+    """The bytes of a small file (sidecar, sheet) below ``location``; refuses anything bigger than ``max_bytes``."""
+    if file.size > max_bytes:
+        raise ValueError(f"it is {file.size:,} bytes, more than {max_bytes:,}")
+    buffer = io.BytesIO()
+    with open_store(location, options) as store:
+        store.download(location, location.key_of(file.uri), CopySink(buffer), etag=file.etag)
+    return buffer.getvalue()
+
+
 @contextmanager
-def _store_for(location: SourceLocation, options: ConnectionOptions | None, store: RemoteStore | None) -> Iterator[RemoteStore]:
+def _store_for(location: SourceLocation, options: ConnectionOptions | None, store: Store | None) -> Iterator[Store]:
     if store is not None:
         yield store
         return
-    with open_store(location, options or ConnectionOptions.from_env()) as opened:
+    with open_store(location, options) as opened:
         yield opened
-
-
-def excluded_reason(relative_path: str) -> str | None:
-    """Why a file is NAS/desktop junk: its outermost junk folder first, then its own name."""
-    *folders, name = PurePosixPath(relative_path).parts
-    for folder in folders:
-        reason = junk_reason(folder, True)
-        if reason:
-            return reason
-    return junk_reason(name, False)
-
-
-def _check_local(location: SourceLocation, allow_empty: bool) -> None:
-    path = Path(location.path)
-    if not path.exists():
-        raise SourceError(f"source '{path}' does not exist; check the path")
-    if not path.is_dir():
-        raise SourceError(f"source '{path}' is a file, not a folder; point it at the folder")
-    if not os.access(path, os.R_OK | os.X_OK):
-        raise SourceError(f"source '{path}' is not readable by this process; fix its permissions")
-    with os.scandir(path) as entries:
-        empty = next(entries, None) is None
-    if empty and not allow_empty:
-        raise SourceError(f"source '{path}': the folder is empty; check the path")
-
-
-def _local_subfolders(root: Path, start_after: str | None) -> Iterator[str]:
-    try:
-        with os.scandir(root) as entries:
-            names = sorted(e.name for e in entries if e.is_dir(follow_symlinks=True))
-    except FileNotFoundError:
-        raise SourceError(f"source '{root}' does not exist; check the path") from None
-    except PermissionError:
-        raise SourceError(f"cannot list {root}: permission denied; fix its permissions") from None
-    for name in names:
-        if not junk_reason(name, True) and (start_after is None or name > start_after):
-            yield name

@@ -7,7 +7,7 @@ of keys holds one page (1,000 keys) at a time. s3fs and ``UPath.rglob`` build th
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -28,9 +28,9 @@ from botocore.exceptions import (
 
 from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.sources.location import SourceLocation
+from synapse_dagster.core.sources.location import SourceLocation, key_prefix
 from synapse_dagster.core.sources.options import ConnectionOptions
-from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, RemoteObject, datetime_ns
+from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, ListedFile, datetime_ns
 
 PAGE_SIZE = 1000
 CHECK_READ_TIMEOUT = 15.0  # a one-key listing answers fast; a silent server should not hold a check for a minute
@@ -86,7 +86,7 @@ class S3Store:
                 "check the path (S3 folders exist only while they hold objects)"
             )
 
-    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[RemoteObject]:
+    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[ListedFile]:
         kwargs = {"Bucket": location.bucket, "Prefix": location.path}
         if not recursive:
             kwargs["Delimiter"] = "/"
@@ -100,7 +100,7 @@ class S3Store:
                     relative = key[len(location.path) :]
                     if not relative or key.endswith("/"):
                         continue  # a zero-byte "folder" marker some tools create
-                    yield RemoteObject(
+                    yield ListedFile(
                         relative,
                         location.file_uri(key),
                         int(item["Size"]),
@@ -209,3 +209,18 @@ class S3Store:
         if code == "InvalidBucketName":
             return f"{location.uri}: '{location.bucket}' is not a valid bucket name"
         return f"{location.uri}{where}: {code or 'error'}: {error.get('Message') or exc}"
+
+
+def connect(location: SourceLocation, options: ConnectionOptions, *, checking: bool = False) -> S3Store:
+    return S3Store(options, checking=checking)
+
+
+def from_storage(config: Mapping[str, Any], relative: str, options: ConnectionOptions, need) -> tuple[SourceLocation, ConnectionOptions]:
+    """A Synapse S3/MinIO storage: bucket_name, access_key, secret_key, region_name, endpoint_url."""
+    resolved = options.with_values(
+        access_key=config.get("access_key"),
+        secret_key=config.get("secret_key"),
+        region=config.get("region_name"),
+        endpoint_url=config.get("endpoint_url"),
+    )
+    return SourceLocation("s3", need("bucket_name"), key_prefix(relative)), resolved

@@ -12,18 +12,18 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any, TypeVar
 
 import asyncssh
 
-from synapse_dagster.core.sources.files import SourceError, junk_reason
+from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.sources.location import SourceLocation
+from synapse_dagster.core.sources.location import SourceLocation, folder_path
 from synapse_dagster.core.sources.options import ConnectionOptions
-from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, RemoteObject
+from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, ListedFile
 
 T = TypeVar("T")
 
@@ -114,11 +114,13 @@ class SFTPStore:
         if not allow_empty and not [n for n in names if n not in (".", "..")]:
             raise SourceError(f"{location.uri}: the folder is empty; check the path")
 
-    def iter_files(self, location: SourceLocation, *, recursive: bool) -> Iterator[RemoteObject]:
+    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[ListedFile]:
+        if start_after is not None:
+            raise ValueError("SFTP listings cannot resume after a key")
         with self._errors(location):
             yield from self._walk(location, location.path, "", recursive)
 
-    def _walk(self, location: SourceLocation, directory: str, prefix: str, recursive: bool) -> Iterator[RemoteObject]:
+    def _walk(self, location: SourceLocation, directory: str, prefix: str, recursive: bool) -> Iterator[ListedFile]:
         subdirs = []
         for name, attrs in self._entries(directory):
             path = posixpath.join(directory, name)
@@ -126,7 +128,7 @@ class SFTPStore:
                 subdirs.append((path, f"{prefix}{name}/"))
             elif attrs.type == asyncssh.FILEXFER_TYPE_REGULAR:
                 mtime_ns = (attrs.mtime or 0) * 1_000_000_000 + (attrs.mtime_ns or 0)
-                yield RemoteObject(f"{prefix}{name}", location.file_uri(path), attrs.size or 0, mtime_ns, None)
+                yield ListedFile(f"{prefix}{name}", location.file_uri(path), attrs.size or 0, mtime_ns, None)
         if recursive:
             for path, sub_prefix in subdirs:
                 yield from self._walk(location, path, sub_prefix, recursive)
@@ -150,7 +152,7 @@ class SFTPStore:
     def iter_subfolders(self, location: SourceLocation, *, start_after: str | None) -> Iterator[str]:
         with self._errors(location):
             for name, attrs in self._entries(location.path):
-                if attrs.type != asyncssh.FILEXFER_TYPE_DIRECTORY or junk_reason(name, True):
+                if attrs.type != asyncssh.FILEXFER_TYPE_DIRECTORY:
                     continue
                 if start_after is None or name > start_after:
                     yield name
@@ -204,3 +206,21 @@ class SFTPStore:
             raise SourceError(
                 redact(f"{location.uri}: cannot reach {self._server} ({exc.strerror or exc}); check the host and port")
             ) from None
+
+
+def connect(location: SourceLocation, options: ConnectionOptions, *, checking: bool = False) -> SFTPStore:
+    return SFTPStore(options, location)
+
+
+def from_storage(config: Mapping[str, Any], relative: str, options: ConnectionOptions, need) -> tuple[SourceLocation, ConnectionOptions]:
+    """A Synapse SFTP storage: host, port, username, password or private_key (+ passphrase), root_path."""
+    root = str(config.get("root_path") or "/")
+    resolved = options.with_values(
+        sftp_username=need("username"),
+        sftp_password=config.get("password"),
+        sftp_key_file=config.get("private_key"),
+        sftp_key_passphrase=config.get("private_key_passphrase"),
+    )
+    port = int(config.get("port") or 22)
+    path = folder_path(posixpath.join("/", root, relative))
+    return SourceLocation("sftp", need("host"), path, port, resolved.sftp_username), resolved

@@ -10,16 +10,20 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from contextlib import ExitStack, contextmanager
 from pathlib import Path, PurePosixPath
 
 from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.sources.location import SourceLocation, sftp_netloc, split_uri
+from synapse_dagster.core.sources.location import SourceLocation, parse_source
 from synapse_dagster.core.sources.options import ConnectionOptions
 from synapse_dagster.core.sources.listing import open_store
-from synapse_dagster.core.sources.store import CopySink, RemoteStore
+from synapse_dagster.core.sources.roots import SourceRoot
+from synapse_dagster.core.sources.store import CopySink, Store
+
+Stage = Callable[[list[SourceFile]], AbstractContextManager[Iterable[dict[str, Path]]]]
 
 _MD5 = re.compile(r"[0-9a-f]{32}")
 
@@ -63,18 +67,19 @@ def _stage(
     workdir.mkdir(parents=True, exist_ok=True)
     area = Path(tempfile.mkdtemp(prefix="staged-", dir=workdir))
     with ExitStack() as connections:
-        stores: dict[tuple, RemoteStore | SourceError] = {}
+        stores: dict[SourceLocation, Store | SourceError] = {}
         try:
             for number, group in enumerate(_slices(files, max_bytes)):
                 slice_dir = area / f"slice-{number:05d}"
                 staged: dict[str, Path] = {}
                 for index, file in enumerate(group):
-                    if "://" not in file.uri:
+                    location = parse_source(file.uri)
+                    if location.is_local:  # the SDK reads local files where they are
                         staged[file.fingerprint] = Path(file.uri)
                         continue
                     target = slice_dir / f"{index:06d}" / PurePosixPath(file.relative_path).name
                     try:
-                        _copy(file, target, _store_for(file.uri, options, stores, connections))
+                        _copy(file, location, target, _store_for(location, options, stores, connections))
                     except SourceError as exc:
                         if failures is None:
                             raise
@@ -97,7 +102,7 @@ def _slices(files: Iterable[SourceFile], max_bytes: int) -> Iterator[list[Source
         if file.fingerprint in seen:
             continue
         seen.add(file.fingerprint)
-        remote = "://" in file.uri
+        remote = not parse_source(file.uri).is_local
         if remote and current and staged_bytes + file.size > max_bytes:
             yield current
             current, staged_bytes = [], 0
@@ -109,36 +114,27 @@ def _slices(files: Iterable[SourceFile], max_bytes: int) -> Iterator[list[Source
 
 
 def _store_for(
-    uri: str, options: ConnectionOptions, stores: dict[tuple, RemoteStore | SourceError], connections: ExitStack
-) -> tuple[RemoteStore, SourceLocation]:
-    """One connection per S3/GCS client or SFTP server, opened on first use and kept for the whole staging;
-    a connection that failed is not retried for every file."""
-    scheme, netloc, _ = split_uri(uri)
-    if scheme == "sftp":
-        user, host, port = sftp_netloc(netloc, uri)
-        key: tuple = (scheme, host, port, user)
-        container = SourceLocation("sftp", host, "/", port, user)
-    else:
-        key = (scheme,)
-        container = SourceLocation(scheme, netloc, "")
-    if key not in stores:
+    location: SourceLocation, options: ConnectionOptions, stores: dict[SourceLocation, Store | SourceError], connections: ExitStack
+) -> Store:
+    """One connection per bucket or server, opened on first use and kept for the whole staging; a connection that
+    failed is not retried for every file."""
+    container = location.container()
+    if container not in stores:
         try:
-            stores[key] = connections.enter_context(open_store(container, options))
+            stores[container] = connections.enter_context(open_store(container, options))
         except SourceError as exc:
-            stores[key] = exc
-    store = stores[key]
+            stores[container] = exc
+    store = stores[container]
     if isinstance(store, SourceError):
         raise SourceError(str(store))
-    return store, container
+    return store
 
 
-def _copy(file: SourceFile, target: Path, store_and_location: tuple[RemoteStore, SourceLocation]) -> None:
-    store, location = store_and_location
-    _, _, key = split_uri(file.uri)
+def _copy(file: SourceFile, location: SourceLocation, target: Path, store: Store) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("wb") as handle:
         sink = CopySink(handle)
-        store.download(location, key, sink, etag=file.etag)
+        store.download(location.container(), location.key_of(file.uri), sink, etag=file.etag)
     if sink.size != file.size:
         raise SourceError(
             f"{file.uri}: copied {sink.size} bytes but {file.size} were listed; the file changed since it was listed, "
@@ -146,3 +142,25 @@ def _copy(file: SourceFile, target: Path, store_and_location: tuple[RemoteStore,
         )
     if file.etag and _MD5.fullmatch(file.etag) and sink.md5_hex != file.etag:
         raise SourceError(f"{file.uri}: the copy's MD5 does not match the listing; the file changed, re-run the batch")
+
+
+def stage_by_root(roots: Sequence[SourceRoot], workdir: Path, max_bytes: int, failures: dict[str, str]) -> Stage:
+    """A ``stage`` for :func:`~synapse_dagster.core.deliver.upload.upload_files`: local files pass through, remote
+    ones are copied per source (each has its own credentials), bounded by ``max_bytes``."""
+
+    @contextmanager
+    def stage(files: list[SourceFile]) -> Iterator[Iterator[dict[str, Path]]]:
+        def slices() -> Iterator[dict[str, Path]]:
+            for root in roots:
+                mine = [f for f in files if f.source_spec == root.spec]
+                if not mine:
+                    continue
+                if root.is_local:
+                    yield {f.fingerprint: Path(f.uri) for f in mine}
+                    continue
+                with staged_copies(mine, root.options, workdir, max_bytes, failures=failures) as copies:
+                    yield from copies
+
+        yield slices()
+
+    return stage

@@ -1,8 +1,9 @@
-"""The small interface every remote back end (S3, GCS, SFTP) implements, so listing and staging are written once.
+"""The small interface every back end (local disk, S3, GCS, SFTP, …) implements, so listing and staging are
+written once.
 
-A store is one open connection (an S3 or GCS client, an SSH session). It speaks in store terms (keys and
-absolute paths) and raises only :class:`~synapse_dagster.core.sources.files.SourceError`, already worded for a
-person and scrubbed of secrets.
+A store is one open connection (nothing for local disk, an S3 or GCS client, an SSH session). It speaks in store
+terms (keys and absolute paths) and raises only :class:`~synapse_dagster.core.sources.files.SourceError`, already
+worded for a person and scrubbed of secrets.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from synapse_dagster.core.sources.location import SourceLocation
 CHUNK_SIZE = 8 * 1024 * 1024
 
 
-class RemoteObject(NamedTuple):
+class ListedFile(NamedTuple):
     """One file as the store lists it: ``relative`` is POSIX, relative to the listed folder."""
 
     relative: str
@@ -27,19 +28,19 @@ class RemoteObject(NamedTuple):
     etag: str | None
 
 
-class RemoteStore(Protocol):
+class Store(Protocol):
     def check(self, location: SourceLocation, *, allow_empty: bool = False) -> None:
         """Raise SourceError unless ``location`` can be listed (and holds at least one file, unless allow_empty)."""
 
-    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[RemoteObject]:
-        """Stream the files below ``location``, a page or a directory at a time; object stores (not SFTP) can
-        resume after the relative path ``start_after``, in key order."""
+    def iter_files(self, location: SourceLocation, *, recursive: bool, start_after: str | None = None) -> Iterator[ListedFile]:
+        """Stream the files below ``location``, a page or a directory at a time; resumable stores (see the
+        registry) continue after the relative path ``start_after``, in key order."""
 
     def iter_subfolders(self, location: SourceLocation, *, start_after: str | None) -> Iterator[str]:
         """Names of the folders directly below ``location`` that sort after ``start_after``, in order."""
 
     def download(self, location: SourceLocation, key: str, out: CopySink, *, etag: str | None) -> None:
-        """Write the object ``key`` (s3/gcs) or path (sftp) into ``out`` chunk by chunk."""
+        """Write the object ``key`` (buckets) or absolute path (hosts, local disk) into ``out`` chunk by chunk."""
 
     def close(self) -> None: ...
 

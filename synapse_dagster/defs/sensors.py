@@ -1,8 +1,8 @@
-"""One sensor per folders-mode pipeline: it watches the source (S3, GCS, SFTP or local) for new batch folders.
+"""One sensor per pipeline: new batch folders (folders mode) or closed arrival windows (windows mode).
 
 A tick registers the new, ready batches as dynamic partitions and requests their runs in the same
 ``SensorResult``; run keys make a repeated tick harmless. The finding itself is the functional core
-(``core.batch_discovery``); this module only wires it to Dagster.
+(``core.batches``); this module only wires it to Dagster.
 """
 
 from __future__ import annotations
@@ -10,19 +10,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from pathlib import Path
 
 import dagster as dg
 
-from synapse_dagster.core.batches.windows import WindowCursor, WindowSpec, scan_windows
+from synapse_dagster.config.models import BatchMode, PipelineConfig
 from synapse_dagster.core.batches.discovery import DiscoveryCursor, DiscoveryLimits, discover
-from synapse_dagster.core.sources.files import SourceError
+from synapse_dagster.core.batches.folders import FolderBatches
+from synapse_dagster.core.batches.windows import WindowCursor, WindowSpec, scan_windows
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.sources.listing import RESUMABLE_SCHEMES, list_remote
-from synapse_dagster.partitions import batches_partitions
-from synapse_dagster.pipeline_config import BatchMode, PipelineConfig
-from synapse_dagster.resources import SynapseResource
-from synapse_dagster.sources import FolderBatches, resolve_roots, storage_lookup
+from synapse_dagster.core.sources.files import SourceError
+from synapse_dagster.core.sources.listing import list_files
+from synapse_dagster.defs.partitions import batches_partitions
+from synapse_dagster.defs.resources import SourcesResource, SynapseResource
 
 FIRST_PASS_BATCHES_PER_TICK = 1000
 
@@ -56,11 +55,15 @@ def discovery_limits(pipeline: PipelineConfig, *, first_pass_register: bool) -> 
     return limits
 
 
-def build_batch_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition | None:
+def build_batch_sensor(pipeline: PipelineConfig, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition | None:
     if pipeline.batches.mode is BatchMode.KEYS or not pipeline.sensor.enabled:
         return None
     if pipeline.batches.mode is BatchMode.WINDOWS:
-        return _window_sensor(pipeline, base_dir, job)
+        return _window_sensor(pipeline, job)
+    return _folder_sensor(pipeline, job)
+
+
+def _folder_sensor(pipeline: PipelineConfig, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     partitions = batches_partitions(pipeline.name)
     readiness = (f"its {pipeline.batches.ready_marker} marker exists" if pipeline.batches.ready_marker else
                  f"its newest file is {pipeline.batches.settle_seconds}s old" if pipeline.batches.settle_seconds else
@@ -71,15 +74,14 @@ def build_batch_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.Unresol
         f"Watches the source of pipeline '{pipeline.name}' for new batch folders; a batch is taken when {readiness}. "
         f"Batches found on the first pass are {'registered for a backfill' if pipeline.sensor.on_first_pass == 'register' else 'run'}.",
     )
-    def new_batches(context: dg.SensorEvaluationContext, synapse: SynapseResource) -> dg.SensorResult:
-        try:
-            roots = resolve_roots(pipeline, base_dir, storage_lookup(synapse, pipeline.storage))
-        except SourceError as exc:
-            raise SourceError(redact(str(exc))) from None
+    def new_batches(context: dg.SensorEvaluationContext, synapse: SynapseResource,
+                    sources: SourcesResource) -> dg.SensorResult:
         cursor = DiscoveryCursor.from_json(context.cursor)
         register_only = not cursor.first_pass_done and pipeline.sensor.on_first_pass == "register"
         try:
-            with FolderBatches(pipeline, roots) as watcher:
+            roots = sources.roots(pipeline, synapse)
+            with FolderBatches(roots, ready_marker=pipeline.batches.ready_marker,
+                               settle_seconds=pipeline.batches.settle_seconds) as watcher:
                 outcome = discover(
                     watcher,
                     lambda key: context.instance.has_dynamic_partition(partitions.name, key),
@@ -119,7 +121,7 @@ def _batch_sensor(pipeline: PipelineConfig, job: dg.UnresolvedAssetJobDefinition
     )
 
 
-def _window_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def _window_sensor(pipeline: PipelineConfig, job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     partitions = batches_partitions(pipeline.name)
     spec = WindowSpec.parse(pipeline.batches.window)
 
@@ -128,15 +130,16 @@ def _window_sensor(pipeline: PipelineConfig, base_dir: Path, job: dg.UnresolvedA
         f"Scans the flat source of pipeline '{pipeline.name}' and runs each {pipeline.batches.window} arrival "
         f"window once it closed {pipeline.batches.settle_seconds}s ago, and again when objects land in it late.",
     )
-    def new_windows(context: dg.SensorEvaluationContext, synapse: SynapseResource) -> dg.SensorResult:
+    def new_windows(context: dg.SensorEvaluationContext, synapse: SynapseResource,
+                    sources: SourcesResource) -> dg.SensorResult:
         try:
-            root = resolve_roots(pipeline, base_dir, storage_lookup(synapse, pipeline.storage))[0]
+            root = sources.roots(pipeline, synapse)[0]
             cursor = WindowCursor.from_json(context.cursor)
-            resumable = root.location.scheme in RESUMABLE_SCHEMES
+            resumable = root.location.provider.resumable
             start_after = cursor.scan_after if resumable else None
             if not resumable:
                 cursor = WindowCursor(ran=cursor.ran, scans=cursor.scans)  # local and SFTP cannot resume: scan whole
-            with contextlib.closing(list_remote(root.location, root.options, recursive=root.recursive,
+            with contextlib.closing(list_files(root.location, root.options, recursive=root.recursive,
                                                 start_after=start_after)) as objects:
                 tick = scan_windows(objects, cursor, spec, now=now(), settle_seconds=pipeline.batches.settle_seconds,
                                     max_objects=pipeline.sensor.max_objects_per_tick if resumable else None)

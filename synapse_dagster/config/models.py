@@ -1,35 +1,28 @@
-"""The pipeline file: which sources feed which Synapse data collection, and how.
+"""The pipeline file's models: which sources feed which Synapse data collection, and how.
 
-Definitions are built from this file, so every mistake in it must surface when the code location
-loads, with the pipeline and the field named; pydantic with ``extra='forbid'`` gives us that for
-free, and :func:`load_pipeline_file` turns its errors into one readable message.
+Definitions are built from this file, so every mistake in it must surface when the code location loads, with
+the pipeline and the field named; pydantic with ``extra='forbid'`` gives that for free (see :mod:`.loading`).
+The models hand the core plain settings (:meth:`PipelineConfig.source_settings` and friends), so the core never
+imports them.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import string
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from synapse_dagster.core.batches.windows import WindowSpec
 from synapse_dagster.core.organize.rules import FileRule, RuleSet
 from synapse_dagster.core.organize.layouts import Pattern
-from synapse_dagster.core.meta.merge import DEFAULT_PRECEDENCE, SOURCE_KINDS, MetaRecipe
-
-PIPELINES_ENV = "SYNAPSE_DAGSTER_PIPELINES"
-DEFAULT_PIPELINE_FILE = "pipelines.yaml"
+from synapse_dagster.core.meta.sources import DEFAULT_PRECEDENCE, SOURCE_KINDS, MetaRecipe
+from synapse_dagster.core.meta.sheet_files import SheetSettings
+from synapse_dagster.core.sources.roots import SourceSetting
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
-
-
-class PipelineConfigError(ValueError):
-    """A pipeline file that cannot be used; the message names the file, pipeline and field."""
 
 
 class _Strict(BaseModel):
@@ -61,6 +54,10 @@ class ConnectionConfig(_Strict):
         description=f"Secret -> environment variable holding it; secrets: {', '.join(SECRET_FIELDS)}. "
         "Unset secrets come from the usual variables (AWS_ACCESS_KEY_ID, SFTP_PASSWORD, …).",
     )
+
+    def values(self) -> dict[str, Any]:
+        """The non-secret settings, as ConnectionOptions fields."""
+        return self.model_dump(exclude={"secrets_from_env"}, exclude_none=True)
 
     @field_validator("secrets_from_env")
     @classmethod
@@ -288,6 +285,22 @@ class PipelineConfig(_Strict):
             return {None: self.source}
         return dict(self.assets or {})
 
+    def source_settings(self) -> list[SourceSetting]:
+        return [
+            SourceSetting(spec, source.path, source.is_recursive,
+                          source.connection.values() if source.connection else {},
+                          dict(source.connection.secrets_from_env) if source.connection else {})
+            for spec, source in self.source_paths().items()
+        ]
+
+    def sheet_settings(self) -> SheetSettings:
+        return SheetSettings(self.metadata.excel_path, self.metadata.key_column, discover=self.single_path,
+                             source_spec=next(iter(self.source_paths())))
+
+    @property
+    def label(self) -> str:
+        return f"pipeline '{self.name}'"
+
 
 class PipelineFile(_Strict):
     pipelines: list[PipelineConfig]
@@ -300,53 +313,3 @@ class PipelineFile(_Strict):
                 raise ValueError(f"pipeline name '{pipeline.name}' is used twice")
             seen.add(pipeline.name)
         return self
-
-
-def _describe_error(data: Any, error: dict[str, Any]) -> str:
-    loc = list(error["loc"])
-    where = ""
-    if len(loc) >= 2 and loc[0] == "pipelines" and isinstance(loc[1], int):
-        index = loc[1]
-        name = None
-        try:
-            name = data["pipelines"][index].get("name")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            pass
-        where = f"pipeline '{name}'" if name else f"pipeline #{index + 1}"
-        loc = loc[2:]
-    field = ".".join(str(part) for part in loc if not str(part).startswith("function-after"))
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown field (check the spelling; see README 'Pipeline file')"
-    parts = [p for p in (where, f"field '{field}'" if field else "") if p]
-    return f"{', '.join(parts)}: {message}" if parts else message
-
-
-def parse_pipeline_file(data: Any, *, origin: str = "<pipeline file>") -> PipelineFile:
-    if not isinstance(data, dict) or "pipelines" not in data:
-        raise PipelineConfigError(f"{origin}: expected a mapping with a top-level 'pipelines:' list")
-    try:
-        return PipelineFile.model_validate(data)
-    except ValidationError as exc:
-        lines = [_describe_error(data, err) for err in exc.errors()]
-        raise PipelineConfigError(f"{origin} is invalid:\n  - " + "\n  - ".join(lines)) from None
-
-
-def pipeline_file_path(path: str | os.PathLike[str] | None = None) -> Path:
-    chosen = path or os.environ.get(PIPELINES_ENV) or DEFAULT_PIPELINE_FILE
-    return Path(chosen).expanduser().resolve()
-
-
-def load_pipeline_file(path: str | os.PathLike[str] | None = None) -> tuple[PipelineFile, Path]:
-    """Read and validate the pipeline file; returns it with its absolute path (relative sources resolve there)."""
-    file_path = pipeline_file_path(path)
-    if not file_path.is_file():
-        raise PipelineConfigError(
-            f"pipeline file {file_path} does not exist; set {PIPELINES_ENV} to your pipeline file "
-            f"or create {DEFAULT_PIPELINE_FILE} in the working directory"
-        )
-    try:
-        data = yaml.safe_load(file_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise PipelineConfigError(f"{file_path} is not valid YAML: {exc}") from None
-    return parse_pipeline_file(data, origin=str(file_path)), file_path

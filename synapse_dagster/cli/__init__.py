@@ -1,0 +1,1 @@
+"""The ``synapse-dagster`` command line (:mod:`.main`), its batch runs (:mod:`.runs`) and its report (:mod:`.report`)."""

@@ -1,0 +1,150 @@
+"""``synapse-dagster``: run one batch, dry-run it, list and register batches, backfill, export the file schema.
+
+One function per command; each calls the run helpers in :mod:`.runs` and prints with :mod:`.report`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import dagster as dg
+
+from synapse_dagster.config.loading import PipelineConfigError, json_schema, load_pipeline_file, pipeline_file_path
+
+PIPELINES_HELP = "pipeline file (default: $SYNAPSE_DAGSTER_PIPELINES or pipelines.yaml)"
+pipelines_option = click.option("--pipelines", default=None, metavar="FILE", help=PIPELINES_HELP)
+pipeline_option = click.option("--pipeline", required=True, metavar="NAME", help="a pipeline named in the pipeline file")
+batch_option = click.option("--batch", required=True, metavar="KEY",
+                            help="the batch (partition) key: in folders mode, the batch folder's name")
+
+
+@click.group(help="Ingest files into Synapse data collections as Dagster assets: one-off batch runs, dry runs, "
+             "batch discovery and backfills.")
+def cli() -> None:
+    pass
+
+
+@cli.command(help="Register a batch and materialize its whole graph in process; exits 1 when the run failed.")
+@pipelines_option
+@pipeline_option
+@batch_option
+def ingest(pipelines: str | None, pipeline: str, batch: str) -> None:
+    from synapse_dagster.cli.report import print_report
+    from synapse_dagster.cli.runs import run_batch
+
+    result = run_batch(pipeline_file_path(pipelines), batch, pipeline=pipeline)
+    print_report(result, pipeline, title=f"pipeline {pipeline}, batch {batch}")
+    sys.exit(0 if result.success else 1)
+
+
+@cli.command(help="Dry run: materialize up to validated_meta and print the batch's plan; writes nothing to Synapse. "
+             "Exits 1 when the batch would be blocked.")
+@pipelines_option
+@pipeline_option
+@batch_option
+@click.option("--out", default=None, metavar="FILE", help="also write the plan (markdown) to this file")
+@click.option("--units", default=50, show_default=True, help="how many units to show in full (held-back units first)")
+def plan(pipelines: str | None, pipeline: str, batch: str, out: str | None, units: int) -> None:
+    from synapse_dagster.cli.report import print_report
+    from synapse_dagster.cli.runs import output_of, run_batch
+    from synapse_dagster.core.plan.report import plan_markdown
+
+    result = run_batch(pipeline_file_path(pipelines), batch, pipeline=pipeline, dry_run=True)
+    planned = output_of(result, pipeline, "validated_meta")
+    if planned is not None:
+        document = plan_markdown(planned, unit_limit=units)
+        click.echo(document)
+        if out:
+            Path(out).write_text(document, encoding="utf-8")
+    print_report(result, pipeline, title=f"dry run of pipeline {pipeline}, batch {batch} (nothing was sent)")
+    blocked = any(not c.passed and c.severity.value == "ERROR" for c in result.get_asset_check_evaluations())
+    sys.exit(0 if result.success and planned is not None and not blocked else 1)
+
+
+@cli.command(help="List the batch folders of a folders-mode pipeline and whether each is ready.")
+@pipelines_option
+@pipeline_option
+@click.option("--register", is_flag=True,
+              help="add the ready ones as partitions of the Dagster instance ($DAGSTER_HOME), for a backfill")
+def batches(pipelines: str | None, pipeline: str, register: bool) -> None:
+    from synapse_dagster.cli.runs import find_pipeline, ready_batches
+    from synapse_dagster.defs.partitions import batches_partitions
+
+    path = pipeline_file_path(pipelines)
+    config = find_pipeline(path, pipeline)
+    ready = []
+    for name, ok, why in ready_batches(config, path.parent):
+        click.echo(f"{name}\t{'ready' if ok else 'waiting: ' + why}")
+        if ok:
+            ready.append(name)
+    if register and ready:
+        instance = dg.DagsterInstance.get()
+        partitions = batches_partitions(config.name).name
+        new = [b for b in ready if not instance.has_dynamic_partition(partitions, b)]
+        instance.add_dynamic_partitions(partitions, new)
+        click.echo(f"registered {len(new)} new batch(es) as partitions of {partitions} ({len(ready) - len(new)} already were)")
+
+
+@cli.command(help="Run registered batches one by one (each its own run), optionally only a range.")
+@pipelines_option
+@pipeline_option
+@click.option("--from", "first", default=None, metavar="KEY", help="first batch key (inclusive)")
+@click.option("--to", "last", default=None, metavar="KEY", help="last batch key (inclusive)")
+def backfill(pipelines: str | None, pipeline: str, first: str | None, last: str | None) -> None:
+    from synapse_dagster.cli.runs import find_pipeline, run_batch
+    from synapse_dagster.defs.partitions import batches_partitions
+
+    path = pipeline_file_path(pipelines)
+    config = find_pipeline(path, pipeline)
+    instance = dg.DagsterInstance.get()
+    keys = [k for k in sorted(instance.get_dynamic_partitions(batches_partitions(config.name).name))
+            if (first is None or k >= first) and (last is None or k <= last)]
+    if not keys:
+        click.echo(f"no registered batches of '{config.name}' in that range; register them with 'batches --register'")
+        sys.exit(1)
+    failed = []
+    for key in keys:
+        result = run_batch(path, key, pipeline=config.name)
+        click.echo(f"{key}: {'succeeded' if result.success else 'FAILED'} (run {result.run_id})")
+        if not result.success:
+            failed.append(key)
+    click.echo(f"{len(keys) - len(failed)} of {len(keys)} batches succeeded" + (f"; failed: {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+@cli.command(help="Check the pipeline file and print its pipelines, or with --json-schema the file's JSON Schema.")
+@pipelines_option
+@click.option("--json-schema", "as_schema", is_flag=True, help="print the JSON Schema editors can validate the file with")
+def check(pipelines: str | None, as_schema: bool) -> None:
+    if as_schema:
+        click.echo(json_schema(), nl=False)
+        return
+    loaded, path = load_pipeline_file(pipelines)
+    for p in loaded.pipelines:
+        click.echo(f"{p.name}: data collection {p.data_collection}, storage {p.storage}, "
+                   f"{'single-path' if p.single_path else 'multi-path'}, batches by {p.batches.mode.value}")
+    click.echo(f"{path}: {len(loaded.pipelines)} pipeline(s), valid")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (tests call this), printing errors as one line, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="synapse-dagster", standalone_mode=False)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):  # a message meant for the user, e.g. an unknown pipeline name
+            click.echo(f"synapse-dagster: {exc.code}", err=True)
+            return 1
+        return int(exc.code or 0)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except PipelineConfigError as exc:
+        click.echo(f"synapse-dagster: {exc}", err=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""What a terminal shows after a batch ran: one line per stage, every held-back unit and failed check."""
+
+from __future__ import annotations
+
+import sys
+
+import dagster as dg
+
+from synapse_dagster.cli.runs import output_of, step_failures
+from synapse_dagster.core.deliver.creation import UnitStatus
+from synapse_dagster.core.deliver.upload import FileStatus
+
+
+def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str, out=None) -> dict[str, int]:
+    out = out or sys.stdout  # looked up now: tests swap sys.stdout
+
+    inventory = output_of(result, pipeline, "source_inventory")
+    grouping = output_of(result, pipeline, "grouped_data_units")
+    plan = output_of(result, pipeline, "validated_meta")
+    uploads = output_of(result, pipeline, "uploaded_files")
+    created = output_of(result, pipeline, "created_units")
+    print(f"\n== {title}: {'succeeded' if result.success else 'FAILED'}", file=out)
+    figures: dict[str, int] = {}
+    if inventory is not None:
+        kept = [f for f in inventory.files if not f.excluded_reason]
+        print(f"  files listed      : {len(kept)} ({sum(f.size for f in kept):,} bytes; "
+              f"{len(inventory.files) - len(kept)} system files excluded)", file=out)
+    if grouping is not None:
+        unmatched = [i for i in grouping.issues if i.kind in ("unmatched", "ambiguous")]
+        pattern = f" ({grouping.detection.describe()})" if grouping.detection else ""
+        print(f"  data units grouped: {len(grouping.units)}{pattern}", file=out)
+        for issue in unmatched:
+            print(f"    not in a unit: {issue.relative_path}: {issue.reason}", file=out)
+    if plan is not None:
+        figures["valid"] = len(plan.valid_units)
+        figures["invalid"] = len(plan.invalid_units)
+        print(f"  valid units       : {len(plan.valid_units)}; held back: {len(plan.invalid_units)}", file=out)
+        for unit in plan.invalid_units:
+            print(f"    held back {unit.group_key}: {'; '.join(unit.problems)}", file=out)
+    if uploads is not None:
+        figures["uploaded"] = len(uploads.by_status(FileStatus.UPLOADED))
+        figures["files_failed"] = len(uploads.by_status(FileStatus.FAILED))
+        print(f"  files uploaded    : {figures['uploaded']} ({uploads.bytes_sent:,} bytes); "
+              f"already there: {len(uploads.by_status(FileStatus.ALREADY_UPLOADED))}; failed: {figures['files_failed']}", file=out)
+    if created is not None:
+        figures["created"] = len(created.by_status(UnitStatus.CREATED))
+        figures["existing"] = len(created.by_status(UnitStatus.EXISTING))
+        figures["units_failed"] = len(created.by_status(UnitStatus.FAILED))
+        print(f"  data units created: {figures['created']}; already existed: {figures['existing']}; "
+              f"failed: {figures['units_failed']}", file=out)
+    for check in result.get_asset_check_evaluations():
+        if not check.passed:
+            print(f"  check {check.check_name} ({check.severity.value}): {check.description}", file=out)
+    for failure in step_failures(result):
+        print(f"  step failed: {failure}", file=out)
+    return figures

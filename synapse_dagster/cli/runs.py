@@ -1,0 +1,82 @@
+"""Running one batch of a pipeline from the command line, in full or as a dry run.
+
+The CLI and the demo share this so what a person sees in a terminal matches what the UI shows. A dry run
+materializes the graph up to ``validated_meta`` on a throwaway instance: Synapse is only read (specs, storage),
+never written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from synapse_dagster.config.loading import load_pipeline_file
+from synapse_dagster.config.models import BatchMode, PipelineConfig
+from synapse_dagster.definitions import load_definitions
+from synapse_dagster.defs.partitions import batches_partitions
+from synapse_dagster.defs.pipeline import ASSET_NAMES, asset_key, ingest_job_name
+
+DRY_RUN_ASSETS = ASSET_NAMES[:4]  # up to validated_meta: nothing reaches Synapse
+
+
+def find_pipeline(pipeline_file: Path, name: str) -> PipelineConfig:
+    pipelines, _ = load_pipeline_file(pipeline_file)
+    config = next((p for p in pipelines.pipelines if p.name == name), None)
+    if config is None:
+        raise SystemExit(f"{pipeline_file} defines no pipeline '{name}' (it has {[p.name for p in pipelines.pipelines]})")
+    return config
+
+
+def run_batch(pipeline_file: Path, batch: str, *, pipeline: str, dry_run: bool = False) -> dg.ExecuteInProcessResult:
+    """Register ``batch`` as a partition and run the pipeline's job (or its dry-run part) in process."""
+    config = find_pipeline(pipeline_file, pipeline)
+    defs = load_definitions(pipeline_file)
+    job = defs.resolve_job_def(ingest_job_name(config))
+    quiet = {"loggers": {"console": {"config": {"log_level": os.environ.get("SYNAPSE_DAGSTER_LOG_LEVEL", "WARNING")}}}}
+    partitions = batches_partitions(pipeline)
+    if dry_run:
+        with dg.DagsterInstance.ephemeral() as instance:
+            instance.add_dynamic_partitions(partitions.name, [batch])
+            return job.execute_in_process(
+                instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet,
+                asset_selection=[asset_key(config, name) for name in DRY_RUN_ASSETS],
+            )
+    instance = dg.DagsterInstance.get()
+    if not instance.has_dynamic_partition(partitions.name, batch):
+        instance.add_dynamic_partitions(partitions.name, [batch])
+    return job.execute_in_process(instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet)
+
+
+def output_of(result: dg.ExecuteInProcessResult, pipeline: str, name: str) -> Any:
+    try:
+        return result.output_for_node(f"{pipeline}__{name}")
+    except Exception:  # the step did not run (blocked, failed, or outside the selection)
+        return None
+
+
+def step_failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    return [f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+
+
+def ready_batches(config: PipelineConfig, base_dir: Path) -> list[tuple[str, bool, str]]:
+    """Every batch folder of a folders-mode pipeline with (name, ready, why not)."""
+    from synapse_dagster.core.batches.folders import FolderBatches, list_existing_batches
+    from synapse_dagster.core.sources.roots import resolve_roots
+    from synapse_dagster.defs.resources import SynapseResource
+
+    if config.batches.mode is not BatchMode.FOLDERS:
+        return []
+    synapse = SynapseResource()
+    roots = resolve_roots(config.source_settings(), owner=config.label, base_dir=base_dir,
+                          storage=lambda: synapse.storage(config.storage), storage_id=config.storage)
+    out = []
+    with FolderBatches(roots, ready_marker=config.batches.ready_marker,
+                       settle_seconds=config.batches.settle_seconds) as watcher:
+        for name in list_existing_batches(roots):
+            ok, why = watcher.readiness(name)
+            out.append((name, ok, why))
+    return out

@@ -1,0 +1,1 @@
+"""The pipeline file: its models (:mod:`.models`) and how it is read (:mod:`.loading`)."""

@@ -1,0 +1,103 @@
+"""Finding and reading a batch's metadata sheet wherever it lives (batch folder, storage, absolute path).
+
+The sheet is usually listed with the batch, so it is found in the inventory instead of probing a bucket; a
+remote sheet is copied to a temporary file because openpyxl, xlrd and csv read local files.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from synapse_dagster.core.meta.sheets import STANDARD_METADATA_NAMES, MetadataError, MetadataTable, read_metadata_table
+from synapse_dagster.core.sources.files import SourceError, SourceFile
+from synapse_dagster.core.sources.listing import list_files, read_bytes
+from synapse_dagster.core.sources.roots import SourceRoot, read_small, source_kind
+from synapse_dagster.core.sources.storage import StorageLookup, resolve_storage_path
+
+MAX_SHEET_BYTES = 50 * 2**20
+
+
+@dataclass(frozen=True)
+class SheetSettings:
+    excel_path: str | None = None  # absolute, storage-relative, or relative to the batch folder
+    key_column: str | None = None
+    discover: bool = True  # look for the standard names at the top of the batch (single-path mode)
+    source_spec: str | None = None  # the source whose batch folder may hold the sheet (the first one)
+
+
+def sheet_in_batch(settings: SheetSettings, files: Sequence[SourceFile]) -> SourceFile | None:
+    """The batch's own sheet: the configured relative path, or a standard name at the top of the (first) source."""
+    candidates = {f.relative_path: f for f in files if f.source_spec == settings.source_spec and not f.excluded_reason}
+    configured = settings.excel_path
+    if configured:
+        return candidates.get(PurePosixPath(configured).as_posix()) if not Path(configured).is_absolute() else None
+    if not settings.discover:
+        return None
+    return next((candidates[n] for n in STANDARD_METADATA_NAMES if n in candidates), None)
+
+
+def reserved_paths(settings: SheetSettings, files: Sequence[SourceFile], ready_marker: str | None) -> dict[str, str]:
+    """Files in the batch that are not data: the sheet and the readiness marker."""
+    reserved = {}
+    sheet = sheet_in_batch(settings, files)
+    if sheet is not None and sheet.source_spec is None:
+        reserved[sheet.relative_path] = "metadata sheet"
+    if ready_marker:
+        reserved[ready_marker] = "batch readiness marker"
+    return reserved
+
+
+def load_sheet(
+    settings: SheetSettings, files: Sequence[SourceFile], roots: Sequence[SourceRoot], storage: StorageLookup | None,
+    *, storage_label: str = "storage",
+) -> MetadataTable | None:
+    """Resolve the sheet (absolute → storage-relative → relative to the batch, or discovered) and read it."""
+    configured, key_column = settings.excel_path, settings.key_column
+    tried: list[str] = []
+    if configured and Path(configured).expanduser().is_absolute():
+        path = Path(configured).expanduser()
+        if path.is_file():
+            return read_metadata_table(path, key_column)
+        tried.append(str(path))
+    elif configured and storage is not None and source_kind(configured) == "storage":
+        found = _in_storage(configured, storage, key_column)
+        if found is not None:
+            return found
+        tried.append(f"{storage_label}: {configured}")
+    in_batch = sheet_in_batch(settings, files)
+    if in_batch is not None:
+        return _read(in_batch, roots, key_column)
+    if configured:
+        tried.append(f"{configured} in the batch folder")
+        raise MetadataError(f"metadata file '{configured}' not found (looked at {', '.join(tried)}); fix metadata.excel_path")
+    return None
+
+
+def _in_storage(configured: str, storage: StorageLookup, key_column: str | None) -> MetadataTable | None:
+    relative = PurePosixPath(configured)
+    folder, options = resolve_storage_path("" if str(relative.parent) == "." else str(relative.parent), storage())
+    try:
+        found = next((f for f in list_files(folder, options, recursive=False) if f.relative_path == relative.name), None)
+    except SourceError:
+        return None
+    if found is None:
+        return None
+    return _read_copy(found, read_bytes(found, folder, options, MAX_SHEET_BYTES), key_column)
+
+
+def _read(file: SourceFile, roots: Sequence[SourceRoot], key_column: str | None) -> MetadataTable:
+    if next(r for r in roots if r.spec == file.source_spec).is_local:
+        return read_metadata_table(Path(file.uri), key_column)
+    return _read_copy(file, read_small(file, roots, max_bytes=MAX_SHEET_BYTES), key_column)
+
+
+def _read_copy(file: SourceFile, data: bytes, key_column: str | None) -> MetadataTable:
+    with tempfile.TemporaryDirectory(prefix="synapse-sheet-") as folder:
+        local = Path(folder) / file.name
+        local.write_bytes(data)
+        table = read_metadata_table(local, key_column)
+    table.path = file.uri
+    return table

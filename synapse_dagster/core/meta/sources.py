@@ -1,0 +1,117 @@
+"""Where a unit's ``meta`` values come from: a registry of metadata sources, each a small function.
+
+A source looks at one unit (its group key, its files, its sheet row, its sidecars) and says which fields it
+knows. The registration order is the default precedence, lowest first: a sidecar beats the sheet, the sheet
+beats a file name. A new source is one decorated function here (plus its settings in :class:`MetaRecipe`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from synapse_dagster.core.sources.files import SourceFile
+
+
+@dataclass(frozen=True)
+class SourceValues:
+    kind: str  # a registered source kind
+    label: str  # e.g. "sheet meta.xlsx", "sidecar P1/meta.yaml"
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class UnitFacts:
+    """What the metadata sources may look at for one unit."""
+
+    group_key: str
+    files: Sequence[SourceFile]  # primary spec first
+    sheet_row: Mapping[str, Any] | None = None
+    sheet_label: str | None = None
+    sidecars: Sequence[tuple[str, Mapping[str, Any]]] = ()  # (relative path, parsed values)
+
+
+MetaSource = Callable[["MetaRecipe", UnitFacts], Iterable[SourceValues]]
+META_SOURCES: dict[str, MetaSource] = {}
+
+
+def meta_source(kind: str) -> Callable[[MetaSource], MetaSource]:
+    def register(fn: MetaSource) -> MetaSource:
+        META_SOURCES[kind] = fn
+        return fn
+
+    return register
+
+
+@meta_source("static")
+def _static(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
+    yield SourceValues("static", "static", dict(recipe.static))
+
+
+@meta_source("directory")
+def _directory(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
+    if recipe.directory_field:
+        yield SourceValues("directory", "folder name", {recipe.directory_field: unit.group_key.rsplit("/", 1)[-1]})
+
+
+@meta_source("path")
+def _path(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
+    yield SourceValues("path", "path_regex", regex_values(recipe.path_regex, [f.relative_path for f in unit.files]))
+
+
+@meta_source("filename")
+def _filename(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
+    yield SourceValues("filename", "filename_regex", regex_values(recipe.filename_regex, [f.name for f in unit.files]))
+
+
+@meta_source("sheet")
+def _sheet(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
+    if unit.sheet_row is not None:
+        yield SourceValues("sheet", f"sheet {unit.sheet_label}", dict(unit.sheet_row))
+
+
+@meta_source("sidecar")
+def _sidecars(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
+    for label, values in unit.sidecars:
+        yield SourceValues("sidecar", f"sidecar {label}", values)
+
+
+SOURCE_KINDS = tuple(META_SOURCES)
+DEFAULT_PRECEDENCE = SOURCE_KINDS
+
+
+@dataclass(frozen=True)
+class MetaRecipe:
+    """The pipeline's metadata settings, as plain data."""
+
+    static: Mapping[str, Any] = field(default_factory=dict)
+    directory_field: str | None = None
+    path_regex: str | None = None
+    filename_regex: str | None = None
+    precedence: tuple[str, ...] = DEFAULT_PRECEDENCE
+
+    def __post_init__(self) -> None:
+        for regex in (self.path_regex, self.filename_regex):
+            if regex:
+                re.compile(regex)
+        if sorted(self.precedence) != sorted(SOURCE_KINDS):
+            raise ValueError(f"precedence must list each of {list(SOURCE_KINDS)} once (lowest first)")
+
+
+def regex_values(regex: str | None, texts: Sequence[str]) -> dict[str, Any]:
+    """Named groups of the first text ``regex`` matches (searched, so it may match part of a name)."""
+    if not regex:
+        return {}
+    compiled = re.compile(regex)
+    for text in texts:
+        match = compiled.search(text)
+        if match:
+            return {k: v for k, v in match.groupdict().items() if v is not None}
+    return {}
+
+
+def unit_sources(recipe: MetaRecipe, unit: UnitFacts) -> list[SourceValues]:
+    """Everything the registered sources say about one unit (empty answers left out)."""
+    return [found for kind in SOURCE_KINDS for found in META_SOURCES[kind](recipe, unit) if found.values]

@@ -1,0 +1,37 @@
+"""SDK errors turned into one sentence that says which setting to fix, never a traceback or a token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from synapse_sdk.exceptions import AuthenticationError, AuthorizationError, ClientConnectionError, NotFoundError
+
+from synapse_dagster.core.redaction import redact
+
+
+@dataclass(frozen=True)
+class LookupTarget:
+    """What a pipeline asks Synapse for before a batch runs."""
+
+    pipeline: str
+    host: str
+    data_collection: int
+    storage: int
+    project: int | None = None
+
+
+def explain_lookup_error(exc: Exception, target: LookupTarget) -> str | None:
+    """Why fetching the collection, storage or project failed, or ``None`` for errors that are not the user's."""
+    if isinstance(exc, AuthenticationError):
+        return (f"Synapse at {target.host} rejected the access token (401); set SYNAPSE_ACCESS_TOKEN or run "
+                "'synapse login'")
+    if isinstance(exc, AuthorizationError):
+        return (f"the access token may not read data collection {target.data_collection} or storage "
+                f"{target.storage} (403)")
+    if isinstance(exc, NotFoundError):
+        return (f"pipeline '{target.pipeline}': Synapse at {target.host} has no data collection "
+                f"{target.data_collection}, storage {target.storage} or project {target.project} "
+                f"({redact(str(exc))}); check data_collection, storage and project in the pipeline file")
+    if isinstance(exc, ClientConnectionError):
+        return f"cannot reach Synapse at {target.host}: {redact(str(exc))}; check SYNAPSE_HOST"
+    return None

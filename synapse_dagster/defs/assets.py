@@ -1,0 +1,180 @@
+"""The six assets of one ingestion pipeline, one small function each.
+
+collection_specs → source_inventory → grouped_data_units → validated_meta → uploaded_files → created_units
+
+Each function calls the core and hands its plain result to :mod:`.metadata` for what the UI shows; the checks
+(:mod:`.checks`) and the Dagster wiring (:mod:`.pipeline`) live elsewhere. Errors that are the user's to fix
+become one ``dg.Failure`` sentence, redacted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from synapse_dagster.config.models import BatchMode, PipelineConfig
+from synapse_dagster.core.batches.keys import BatchKeyError, check_batch_key
+from synapse_dagster.core.batches.windows import WindowSpec
+from synapse_dagster.core.deliver.creation import create_units
+from synapse_dagster.core.deliver.ledger import Ledger
+from synapse_dagster.core.deliver.requests import unit_requests
+from synapse_dagster.core.deliver.upload import FileStatus, UploadReport, upload_files
+from synapse_dagster.core.meta.sheet_files import load_sheet, reserved_paths
+from synapse_dagster.core.meta.sheets import MetadataError
+from synapse_dagster.core.organize.detection import choose_pattern
+from synapse_dagster.core.organize.grouping import GroupingResult, Organization, OrganizationError, group_files
+from synapse_dagster.core.organize.layouts import SpecNames
+from synapse_dagster.core.organize.specs import CollectionSpecs
+from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, PlanSettings, plan_batch
+from synapse_dagster.core.plan.screening import local_unsafe_reason, unsafe_reason
+from synapse_dagster.core.redaction import redact
+from synapse_dagster.core.sources.files import SourceError, SourceFile
+from synapse_dagster.core.sources.roots import SourceRoot, batch_roots, list_roots, read_small
+from synapse_dagster.core.sources.staging import stage_by_root
+from synapse_dagster.core.synapse.errors import LookupTarget, explain_lookup_error
+from synapse_dagster.defs import metadata
+from synapse_dagster.defs.resources import IngestStateResource, SourcesResource, SynapseResource
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What ``source_inventory`` hands on: the files plus where they were listed."""
+
+    batch: str
+    roots: dict[str, str]  # spec (or "*") -> folder
+    files: list[SourceFile]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One asset's run: its Dagster context, its pipeline, and the resources, with the batch's sources."""
+
+    context: dg.AssetExecutionContext
+    pipeline: PipelineConfig
+
+    @property
+    def batch(self) -> str:
+        return self.context.partition_key
+
+    @property
+    def synapse(self) -> SynapseResource:
+        return self.context.resources.synapse
+
+    def ledger(self) -> Ledger:
+        state: IngestStateResource = self.context.resources.ingest_state
+        return state.ledger()
+
+    def roots(self) -> list[SourceRoot]:
+        sources: SourcesResource = self.context.resources.sources
+        return sources.roots(self.pipeline, self.synapse)
+
+    @contextlib.contextmanager
+    def failing_clearly(self, *errors: type[Exception], where: str = "", hint: str = "") -> Iterator[None]:
+        """Errors that are the user's to fix end the step with one redacted sentence, not a traceback."""
+        try:
+            yield
+        except errors as exc:
+            raise dg.Failure(redact(f"{where}{exc}{hint}")) from None
+
+
+def collection_specs(step: Step) -> dg.Output[CollectionSpecs]:
+    pipeline, synapse = step.pipeline, step.synapse
+    client, creds = synapse.client(), synapse.credentials()
+    target = LookupTarget(pipeline.name, creds.host, pipeline.data_collection, pipeline.storage, pipeline.project)
+    try:
+        raw = client.get_data_collection(pipeline.data_collection)
+        storage = synapse.storage(pipeline.storage)
+        project = client.get_project(pipeline.project) if pipeline.project else None
+    except Exception as exc:
+        message = explain_lookup_error(exc, target)
+        if message is None:
+            raise
+        raise dg.Failure(message) from None
+    specs = CollectionSpecs.from_api(raw)
+    return dg.Output(specs, metadata=metadata.collection_specs(
+        specs, host=creds.host, storage=storage, storage_id=pipeline.storage, project=project,
+        project_id=pipeline.project))
+
+
+def source_inventory(step: Step, collection_specs: CollectionSpecs) -> dg.Output[Inventory]:
+    pipeline = step.pipeline
+    with step.failing_clearly(SourceError, BatchKeyError, OrganizationError):
+        if pipeline.assets is not None:
+            collection_specs.check_source_specs(pipeline.assets, pipeline.label)
+        roots = batch_roots(step.roots(), check_batch_key(step.batch),
+                            per_batch_folder=pipeline.batches.mode is BatchMode.FOLDERS)
+        files = list(list_roots(roots, _window(pipeline, step.batch)))
+    inventory = Inventory(batch=step.batch, roots={(r.spec or "*"): r.location.uri for r in roots}, files=files)
+    return dg.Output(inventory, metadata=metadata.source_inventory(files, inventory.roots))
+
+
+def _window(pipeline: PipelineConfig, batch: str) -> tuple[int, int] | None:
+    if pipeline.batches.mode is not BatchMode.WINDOWS:
+        return None
+    try:
+        return WindowSpec.parse(pipeline.batches.window).bounds(batch)
+    except ValueError as exc:
+        raise SourceError(f"{pipeline.label}: {exc}") from None
+
+
+def grouped_data_units(step: Step, collection_specs: CollectionSpecs, source_inventory: Inventory) -> dg.Output[GroupingResult]:
+    pipeline, files = step.pipeline, source_inventory.files
+    aliases = {k: tuple(v) for k, v in pipeline.spec_aliases.items()}
+    detection = choose_pattern(pipeline.fixed_pattern, files, SpecNames(collection_specs, aliases))
+    organization = Organization(pattern=detection.pattern, rules=pipeline.rules.rule_set() if pipeline.rules else None,
+                                spec_aliases=aliases, sidecars=tuple(pipeline.metadata.sidecars))
+    reserved = reserved_paths(pipeline.sheet_settings(), files, pipeline.batches.ready_marker)
+    with step.failing_clearly(OrganizationError, where=f"{pipeline.label}: ", hint="; fix the pipeline file"):
+        grouping = group_files(files, collection_specs, organization, reserved=reserved)
+    grouping.detection = detection
+    return dg.Output(grouping, metadata=metadata.grouped_data_units(grouping))
+
+
+def validated_meta(step: Step, collection_specs: CollectionSpecs, source_inventory: Inventory,
+                   grouped_data_units: GroupingResult) -> dg.Output[BatchPlan]:
+    pipeline = step.pipeline
+    with step.failing_clearly(MetadataError, SourceError, where=f"{pipeline.label}, batch '{step.batch}': "):
+        roots = step.roots()
+        sheet = load_sheet(pipeline.sheet_settings(), source_inventory.files, roots,
+                           lambda: step.synapse.storage(pipeline.storage), storage_label=f"storage {pipeline.storage}")
+    settings = PlanSettings(pipeline.name, pipeline.dataset_key_template, pipeline.metadata.recipe(),
+                            pipeline.max_file_size_mb * 2**20)
+    access = FileAccess(read_bytes=lambda f: read_small(f, roots), screen=local_unsafe_reason)
+    plan = plan_batch(grouped_data_units, collection_specs, step.batch, settings, sheet=sheet, access=access)
+    return dg.Output(plan, metadata=metadata.validated_meta(plan))
+
+
+def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadReport]:
+    pipeline, synapse = step.pipeline, step.synapse
+    files = [f for unit in validated_meta.valid_units for f in unit.files.values()]
+    with step.failing_clearly(SourceError):
+        roots = step.roots()
+    failures: dict[str, str] = {}
+    with step.ledger() as ledger, tempfile.TemporaryDirectory(prefix="synapse-staging-") as workdir:
+        report = upload_files(
+            synapse.client(), files, ledger=ledger, target=synapse.credentials().target,
+            stage=stage_by_root(roots, Path(workdir), pipeline.staging_max_mb * 2**20, failures),
+            screen=None if all(r.is_local for r in roots) else unsafe_reason,
+            stage_failures=failures, max_workers=pipeline.upload_max_workers,
+            on_slice_done=lambda done, total: step.context.log.info(f"uploaded {done}/{total} files"),
+        )
+    for f in report.by_status(FileStatus.FAILED)[:20]:
+        step.context.log.warning(f"upload failed for {f.relative_path}: {f.error}")
+    return dg.Output(report, metadata=metadata.uploaded_files(report))
+
+
+def created_units(step: Step, validated_meta: BatchPlan, uploaded_files: UploadReport) -> dg.Output:
+    pipeline, synapse = step.pipeline, step.synapse
+    requests, skipped = unit_requests(validated_meta, uploaded_files)
+    with step.ledger() as ledger:
+        report = create_units(synapse.client(), pipeline.data_collection, requests, ledger=ledger,
+                              target=synapse.credentials().target, batch=step.batch,
+                              batch_size=pipeline.creating_data_unit_batch_size)
+    report.skipped = skipped
+    return dg.Output(report, metadata=metadata.created_units(
+        report, skipped, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection))

@@ -1,0 +1,83 @@
+"""Every asset check, in one table: which asset it belongs to, whether it blocks, and how it is judged.
+
+Checks run inside their asset's step (so a blocking gate stops the upload in the same run) and are judged from
+plain results: the asset's output and its inputs. A new check on any asset is one row here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+
+from synapse_dagster.config.models import PipelineConfig
+from synapse_dagster.core.deliver.creation import CreationReport, UnitStatus
+from synapse_dagster.core.plan.batch_plan import BatchPlan
+from synapse_dagster.core.plan.gates import GATES, evaluate_gates
+
+ALL_CREATED_CHECK = "all_valid_units_created"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    severity: dg.AssetCheckSeverity
+    description: str
+    metadata: Mapping[str, Any]
+
+
+Judge = Callable[[PipelineConfig, Any, Mapping[str, Any]], Verdict]  # (pipeline, output, inputs)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    asset: str
+    description: str
+    blocking: bool
+    judge: Judge
+
+
+def _gate(name: str) -> Judge:
+    def judge(pipeline: PipelineConfig, plan: BatchPlan, inputs: Mapping[str, Any]) -> Verdict:
+        gate = next(g for g in evaluate_gates(plan, pipeline.max_invalid_fraction) if g.name == name)
+        failing_softly = not (gate.passed or gate.blocking_failure)
+        severity = dg.AssetCheckSeverity.WARN if failing_softly else dg.AssetCheckSeverity.ERROR
+        return Verdict(gate.passed, severity, gate.description,
+                       {"held_back_units": len(gate.held_back), "units": ", ".join(gate.held_back[:50]) or "none"})
+
+    return judge
+
+
+def _all_created(pipeline: PipelineConfig, report: CreationReport, inputs: Mapping[str, Any]) -> Verdict:
+    valid = len(inputs["validated_meta"].valid_units)
+    landed = len(report.by_status(UnitStatus.CREATED)) + len(report.by_status(UnitStatus.EXISTING))
+    problems = len(report.by_status(UnitStatus.FAILED)) + len(report.skipped)
+    missing = f"; {problems} did not make it (re-run the batch to retry them)" if problems else ""
+    return Verdict(problems == 0, dg.AssetCheckSeverity.ERROR, f"{landed} of {valid} valid units exist{missing}",
+                   {"missing_units": problems})
+
+
+CHECKS: tuple[Check, ...] = (
+    *(Check(g.name, "validated_meta", g.description, True, _gate(g.name)) for g in GATES),
+    Check(ALL_CREATED_CHECK, "created_units", "Every valid unit of the batch exists in the data collection.", False,
+          _all_created),
+)
+
+
+def check_specs(asset: str, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(c.name, asset=key, blocking=c.blocking, description=c.description)
+            for c in CHECKS if c.asset == asset]
+
+
+def check_results(pipeline: PipelineConfig, asset: str, key: dg.AssetKey, output: Any,
+                  inputs: Mapping[str, Any]) -> list[dg.AssetCheckResult]:
+    results = []
+    for check in (c for c in CHECKS if c.asset == asset):
+        verdict = check.judge(pipeline, output, inputs)
+        results.append(dg.AssetCheckResult(check_name=check.name, asset_key=key, passed=verdict.passed,
+                                           severity=verdict.severity, description=verdict.description,
+                                           metadata=dict(verdict.metadata)))
+    return results

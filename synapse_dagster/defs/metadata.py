@@ -1,0 +1,176 @@
+"""What each materialization shows in the Dagster UI: numbers Dagster can plot, tables, markdown and links.
+
+Plain results in, ``dg.MetadataValue`` out; the assets only pick which function to call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from synapse_dagster.core.deliver.creation import CreationReport, UnitStatus
+from synapse_dagster.core.deliver.upload import FileStatus, UploadReport
+from synapse_dagster.core.organize.grouping import GroupingResult, IssueKind
+from synapse_dagster.core.organize.specs import CollectionSpecs
+from synapse_dagster.core.plan.batch_plan import BatchPlan
+from synapse_dagster.core.plan.report import plan_markdown
+from synapse_dagster.core.sources.files import SourceFile
+
+SAMPLE_ROWS = 50
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]], limit: int = SAMPLE_ROWS) -> dg.MetadataValue:
+    """A table of at most ``limit`` rows; ``columns`` are ``(name, type)`` with Dagster's type names."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
+    records = [dg.TableRecord({name: _cell(row.get(name), kind) for name, kind in columns}) for row in list(rows)[:limit]]
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def _cell(value: Any, kind: str) -> Any:
+    if value is None:
+        return "" if kind == "string" else None
+    return str(value) if kind == "string" else value
+
+
+def human_bytes(n: int | float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def reasons_markdown(title: str, items: Iterable[tuple[str, list[str]]], limit: int = SAMPLE_ROWS) -> str:
+    items = list(items)
+    if not items:
+        return f"**{title}**: none"
+    lines = [f"**{title}** ({len(items)})", ""]
+    lines += [f"- `{name}`: " + "; ".join(reasons) for name, reasons in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"- … and {len(items) - limit} more")
+    return "\n".join(lines)
+
+
+def top_counts(values: Iterable[str], n: int = 20) -> dict[str, int]:
+    return dict(Counter(values).most_common(n))
+
+
+def collection_link(host: str, collection_id: int) -> dg.MetadataValue:
+    return dg.MetadataValue.url(f"{host}/data_collections/{collection_id}/")
+
+
+def collection_specs(specs: CollectionSpecs, *, host: str, storage: Mapping[str, Any], storage_id: int,
+                     project: Mapping[str, Any] | None, project_id: int | None) -> dict[str, Any]:
+    schema = specs.meta_schema or {}
+    spec_rows = [{"name": s.name, "extensions": " ".join(s.extensions), "required": s.is_required, "file_type": s.file_type}
+                 for s in specs.specs]
+    return {
+        "collection": f"{specs.name} (id {specs.collection_id})",
+        "collection_api": collection_link(host, specs.collection_id),
+        "storage": f"{storage.get('name', '?')} (id {storage_id}, {storage.get('provider', '?')})",
+        "file_specifications": table(spec_rows, [("name", "string"), ("extensions", "string"), ("required", "bool"),
+                                                 ("file_type", "string")]),
+        "meta_schema": dg.MetadataValue.json(dict(schema)) if schema else "none (meta is not validated)",
+        "required_meta_fields": ", ".join(schema.get("required") or []) or "none",
+        "project": f"{project.get('title') or project.get('name') or '?'} (id {project_id})" if project else "none",
+    }
+
+
+def source_inventory(files: Sequence[SourceFile], roots: Mapping[str, str]) -> dict[str, Any]:
+    kept = [f for f in files if not f.excluded_reason]
+    total = sum(f.size for f in kept)
+    return {
+        "dagster/row_count": len(kept),
+        "files": len(kept),
+        "bytes": total,
+        "size": human_bytes(total),
+        "excluded_system_files": len(files) - len(kept),
+        "source": dg.MetadataValue.md("\n".join(f"- `{k}`: `{v}`" for k, v in roots.items())),
+        "extensions": dg.MetadataValue.json(top_counts(f.extension or "(none)" for f in kept)),
+        "sample": table([{"path": f.relative_path, "bytes": f.size, "spec_source": f.source_spec} for f in kept],
+                        [("path", "string"), ("bytes", "int"), ("spec_source", "string")]),
+    }
+
+
+def grouped_data_units(grouping: GroupingResult) -> dict[str, Any]:
+    issue_counts = Counter(i.kind for i in grouping.issues)
+    detection = grouping.detection
+    units = [{"group_key": u.group_key, "files": ", ".join(f"{s}={f.relative_path}" for s, f in sorted(u.files.items())),
+              "problems": "; ".join(u.problems)} for u in grouping.units]
+    return {
+        "dagster/row_count": len(grouping.units),
+        "pattern": detection.describe() if detection else "?",
+        "pattern_evidence": dg.MetadataValue.md("\n".join(f"- {e}" for e in (detection.evidence if detection else [])) or "-"),
+        "units": len(grouping.units),
+        "complete_units": len(grouping.complete_units),
+        "incomplete_units": len(grouping.incomplete_units),
+        "unmatched_files": issue_counts.get(IssueKind.UNMATCHED, 0),
+        "ambiguous_files": issue_counts.get(IssueKind.AMBIGUOUS, 0),
+        "excluded_files": issue_counts.get(IssueKind.EXCLUDED, 0),
+        "metadata_files": issue_counts.get(IssueKind.METADATA, 0) + sum(len(u.sidecars) for u in grouping.units),
+        "units_sample": table(units, [("group_key", "string"), ("files", "string"), ("problems", "string")]),
+        "files_not_in_units": table([{"path": i.relative_path, "kind": i.kind, "reason": i.reason} for i in grouping.issues],
+                                    [("path", "string"), ("kind", "string"), ("reason", "string")]),
+    }
+
+
+def validated_meta(plan: BatchPlan) -> dict[str, Any]:
+    valid, invalid = plan.valid_units, plan.invalid_units
+    units = [{"dataset_key": u.dataset_key, "valid": u.is_valid, "meta": _json(u.meta), "problems": "; ".join(u.problems)}
+             for u in plan.units]
+    return {
+        "dagster/row_count": len(valid),
+        "valid_units": len(valid),
+        "invalid_units": len(invalid),
+        "bytes_to_send": sum(u.total_bytes for u in valid),
+        "metadata_sheet": plan.metadata_file or "none",
+        "sheet_rows_without_unit": len(plan.sheet_rows_without_unit),
+        "units_without_sheet_row": len(plan.units_without_sheet_row),
+        "problems_by_kind": dg.MetadataValue.json(dict(plan.problem_counts())),
+        "invalid_report": dg.MetadataValue.md(reasons_markdown("Held back", [(u.group_key, u.problems) for u in invalid])),
+        "plan": dg.MetadataValue.md(plan_markdown(plan)),
+        "units": table(units, [("dataset_key", "string"), ("valid", "bool"), ("meta", "string"), ("problems", "string")]),
+    }
+
+
+def uploaded_files(report: UploadReport) -> dict[str, Any]:
+    failed = report.by_status(FileStatus.FAILED)
+    rate = report.bytes_sent / report.seconds if report.seconds > 0 else 0.0
+    return {
+        "dagster/row_count": len(report.files) - len(failed),
+        "uploaded": len(report.by_status(FileStatus.UPLOADED)),
+        "already_uploaded": len(report.by_status(FileStatus.ALREADY_UPLOADED)),
+        "failed": len(failed),
+        "bytes_sent": report.bytes_sent,
+        "throughput": f"{human_bytes(rate)}/s",
+        "failures": table([{"path": f.relative_path, "error": f.error} for f in failed],
+                          [("path", "string"), ("error", "string")]),
+    }
+
+
+def created_units(report: CreationReport, skipped: Sequence[tuple[str, list[str]]], plan: BatchPlan, *, host: str,
+                  collection_id: int) -> dict[str, Any]:
+    created, existing = report.by_status(UnitStatus.CREATED), report.by_status(UnitStatus.EXISTING)
+    rows = [{"dataset_key": o.dataset_key, "status": o.status, "unit_id": o.unit_id, "error": o.error}
+            for o in report.outcomes.values()]
+    rows += [{"dataset_key": k, "status": "skipped", "unit_id": None, "error": "; ".join(r)} for k, r in skipped]
+    return {
+        "dagster/row_count": len(created) + len(existing),
+        "created": len(created),
+        "already_existed": len(existing),
+        "failed": len(report.by_status(UnitStatus.FAILED)),
+        "skipped_upload_failed": len(skipped),
+        "held_back_invalid": len(plan.invalid_units),
+        "reconciled_with_server": report.reconciled,
+        "create_requests": report.requests_sent,
+        "collection_api": collection_link(host, collection_id),
+        "units": table(rows, [("dataset_key", "string"), ("status", "string"), ("unit_id", "int"), ("error", "string")]),
+    }
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

@@ -1,0 +1,87 @@
+"""Dagster resources: the Synapse backend, the ingestion state, and the sources of a pipeline.
+
+Each is created once per run (once per step process under the multiprocess executor) and caches what it
+resolves, so a run asks Synapse for a storage once and checks each source once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+from synapse_sdk.clients.backend import BackendClient
+
+from synapse_dagster.config.models import PipelineConfig
+from synapse_dagster.core.deliver.ledger import Ledger
+from synapse_dagster.core.sources.roots import SourceRoot, resolve_roots
+from synapse_dagster.core.synapse.credentials import DEFAULT_CONFIG_FILE, SynapseCredentials, resolve_credentials
+
+
+class SynapseResource(dg.ConfigurableResource):
+    """A Synapse backend. Leave ``host``/``access_token`` unset to read SYNAPSE_* env vars or ~/.synapse/config.json,
+    so the token never sits in Dagster run config."""
+
+    host: str | None = Field(default=None, description="Synapse API base URL; default: SYNAPSE_HOST.")
+    access_token: str | None = Field(default=None, description="Prefer dg.EnvVar('SYNAPSE_ACCESS_TOKEN').")
+    tenant: str | None = Field(default=None, description="Tenant code; default: SYNAPSE_TENANT.")
+    config_file: str = Field(default=DEFAULT_CONFIG_FILE, description="Written by 'synapse login'.")
+    read_timeout_s: int = Field(default=120, ge=5, description="Read timeout of API calls in seconds.")
+    _credentials: SynapseCredentials | None = PrivateAttr(default=None)
+    _client: BackendClient | None = PrivateAttr(default=None)
+    _storages: dict[int, Mapping[str, Any]] = PrivateAttr(default_factory=dict)
+
+    def credentials(self) -> SynapseCredentials:
+        if self._credentials is None:
+            self._credentials = resolve_credentials(self.host, self.access_token, self.tenant, self.config_file)
+        return self._credentials
+
+    def client(self) -> BackendClient:
+        if self._client is None:
+            creds = self.credentials()
+            self._client = BackendClient(
+                base_url=creds.host,
+                access_token=creds.access_token,
+                tenant=creds.tenant,
+                timeout={"connect": 5, "read": self.read_timeout_s},
+            )
+        return self._client
+
+    def storage(self, storage_id: int) -> Mapping[str, Any]:
+        """The storage with its configuration (which may hold credentials: keep it in memory only).
+
+        ``get_storage`` returns a pydantic model (the SDK's docs index it like a dict, which fails); it is dumped
+        here once.
+        """
+        if storage_id not in self._storages:
+            found = self.client().get_storage(storage_id)
+            self._storages[storage_id] = found.model_dump() if hasattr(found, "model_dump") else dict(found)
+        return self._storages[storage_id]
+
+
+class IngestStateResource(dg.ConfigurableResource):
+    """Where the ingestion ledger lives (what was uploaded and created, per Synapse target)."""
+
+    state_dir: str = Field(description="Directory for the ledger; keep it on durable storage.")
+
+    def ledger(self) -> Ledger:
+        return Ledger(Path(self.state_dir).expanduser() / "ledger.sqlite3")
+
+
+class SourcesResource(dg.ConfigurableResource):
+    """The pipelines' sources, resolved once per run: paths relative to ``base_dir``, storage-relative paths
+    through the pipeline's Synapse storage (asked only when such a path exists)."""
+
+
+    base_dir: str = Field(description="The pipeline file's folder: relative source paths start here.")
+    _roots: dict[str, list[SourceRoot]] = PrivateAttr(default_factory=dict)
+
+    def roots(self, pipeline: PipelineConfig, synapse: SynapseResource) -> list[SourceRoot]:
+        if pipeline.name not in self._roots:
+            self._roots[pipeline.name] = resolve_roots(
+                pipeline.source_settings(), owner=pipeline.label, base_dir=Path(self.base_dir),
+                storage=lambda: synapse.storage(pipeline.storage), storage_id=pipeline.storage,
+            )
+        return self._roots[pipeline.name]
