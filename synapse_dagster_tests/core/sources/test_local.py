@@ -3,6 +3,8 @@ from pathlib import Path
 import pytest
 
 from synapse_dagster.core.sources.files import SourceError
+from synapse_dagster.core.sources.listing import check_source
+from synapse_dagster.core.sources.location import parse_source
 from synapse_dagster.core.sources.local import list_local, resolve_local_source
 
 
@@ -41,3 +43,11 @@ def test_resolve_local_source_errors_say_what_is_wrong(tmp_path, monkeypatch):
         resolve_local_source("s3://bucket/x", tmp_path)
 
 
+
+
+def test_an_empty_or_missing_local_folder_is_explained(tmp_path):
+    (tmp_path / "void").mkdir()
+    with pytest.raises(SourceError, match="empty"):
+        check_source(parse_source(str(tmp_path / "void")))
+    with pytest.raises(SourceError, match="does not exist"):
+        check_source(parse_source(str(tmp_path / "nope")))

@@ -1,0 +1,108 @@
+import datetime as dt
+
+import openpyxl
+import pytest
+
+from synapse_dagster.core.meta.coercion import coerce_value
+from synapse_dagster.core.plan.gates import evaluate_gates
+from synapse_dagster.core.organize.grouping import Organization, group_files
+from synapse_dagster.core.sources.local import list_local
+from synapse_dagster.core.organize.layouts import Pattern
+from synapse_dagster.core.meta.sheets import MetadataError, find_metadata_file, read_metadata_table
+from synapse_dagster.core.plan.batch_plan import FileAccess, PlanSettings, plan_batch
+from synapse_dagster.core.plan.report import plan_markdown
+from synapse_dagster.core.plan.screening import unsafe_reason
+from synapse_dagster.core.organize.specs import CollectionSpecs
+from synapse_dagster.core.meta.merge import build_unit_meta
+from synapse_dagster.core.meta.sidecars import read_sidecar
+from synapse_dagster.core.meta.sources import MetaRecipe, SourceValues
+from synapse_dagster.core.meta.validation import SchemaError, meta_errors
+
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["patient_id", "age"],
+    "properties": {
+        "patient_id": {"type": "string"},
+        "age": {"type": "integer", "minimum": 0},
+        "sex": {"type": "string", "enum": ["male", "female"]},
+        "scan_date": {"type": "string", "format": "date"},
+        "contrast": {"type": "boolean"},
+        "weight": {"type": "number"},
+    },
+}
+PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 100
+
+
+def sheet(path, rows):
+    wb = openpyxl.Workbook()
+    for row in rows:
+        wb.active.append(row)
+    wb.save(path)
+    return path
+
+
+def specs(*spec_list, schema=SCHEMA):
+    return CollectionSpecs.from_api({"id": 1, "name": "c", "meta": {"data_unit_meta_schema": schema},
+                                     "file_specifications": list(spec_list)})
+
+
+def test_plan_merges_every_source_and_holds_back_bad_units(tmp_path):
+    collection = specs({"name": "image_1", "extensions": [".png"], "is_required": True, "is_primary": True})
+    for name in ["P001_45_male", "P002_50_female", "P003_xx_male", "P004_30_female", "P005_20_male"]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.png").write_bytes(PNG)
+    (tmp_path / "P004_30_female" / "P004_30_female.png").write_bytes(b"<html><script>x</script>")
+    (tmp_path / "P002_50_female" / "meta.yaml").write_text("contrast: yes\nscan_date: 2026-02-03\n")
+    (tmp_path / "P005_20_male" / "meta.yaml").write_text("not: [valid")
+    sheet(tmp_path / "meta.xlsx", [["folder", "weight", "age"], ["P001_45_male", 70.5, 46], ["P009", 1, 1]])
+    grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED, sidecars=("meta.yaml",)),
+                           reserved={"meta.xlsx": "metadata sheet"})
+    recipe = MetaRecipe(static={"site": "A"}, filename_regex=r"^(?P<patient_id>P\d+)_(?P<age>[^_]+)_(?P<sex>male|female)")
+    settings = PlanSettings("p", "{batch}/{group_key}", recipe, max_file_bytes=2**20)
+    plan = plan_batch(grouping, collection, "b1", settings, sheet=read_metadata_table(tmp_path / "meta.xlsx"),
+                      access=FileAccess(screen=unsafe_reason))
+    units = {u.group_key: u for u in plan.units}
+    assert [u.group_key for u in plan.valid_units] == ["P001_45_male", "P002_50_female"]
+    assert units["P001_45_male"].meta == {"site": "A", "patient_id": "P001", "age": 46, "sex": "male",
+                                          "folder": "P001_45_male", "weight": 70.5, "dataset_key": "b1/P001_45_male"}
+    assert units["P001_45_male"].provenance["age"] == "sheet meta.xlsx"
+    assert units["P001_45_male"].notes == ["field 'age': filename_regex says '45', sheet meta.xlsx says 46; sheet meta.xlsx wins"]
+    assert units["P002_50_female"].meta["contrast"] is True and units["P002_50_female"].meta["age"] == 50
+    assert units["P002_50_female"].provenance["scan_date"] == "sidecar P002_50_female/meta.yaml"
+    kinds = {k: [p.kind for p in u.problems] for k, u in units.items()}
+    assert kinds["P003_xx_male"] == ["invalid_meta"] and "'xx' (from filename_regex)" in units["P003_xx_male"].problems[0]
+    assert kinds["P004_30_female"] == ["unsafe_file"] and "TYPE_MISMATCH" in units["P004_30_female"].problems[0]
+    assert kinds["P005_20_male"] == ["invalid_meta"] and "sidecar P005_20_male/meta.yaml cannot be read" in units["P005_20_male"].problems[0]
+    assert plan.sheet_rows_without_unit == ["P009"]
+    assert plan.units_without_sheet_row == ["P002_50_female", "P003_xx_male", "P004_30_female", "P005_20_male"]
+    report = plan_markdown(plan)
+    assert "| age | `46` | sheet meta.xlsx |" in report and "problem (unsafe_file)" in report
+    assert "**Sheet rows matching no unit** (1): `P009`" in report
+
+
+def test_gates_warn_below_the_limit_and_block_above_it(tmp_path):
+    collection = specs({"name": "image_1", "extensions": [".png"], "is_required": True},
+                       {"name": "label_1", "extensions": [".json"], "is_required": True}, schema=None)
+    for unit in ["u1", "u2", "u3", "u4"]:
+        (tmp_path / unit).mkdir()
+        (tmp_path / unit / "a.png").write_bytes(PNG)
+        if unit != "u4":
+            (tmp_path / unit / "a.json").write_text("{}")
+    grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED))
+    plan = plan_batch(grouping, collection, "b", PlanSettings("p", "{group_key}"))
+    relaxed = {g.name: (g.passed, g.blocking_failure) for g in evaluate_gates(plan, 0.5)}
+    assert relaxed == {"required_specs_satisfied": (False, False), "meta_valid": (True, False),
+                       "unsafe_files_excluded": (True, False), "batch_is_uploadable": (True, False)}
+    strict = {g.name: (g.passed, g.blocking_failure) for g in evaluate_gates(plan, 0.2)}
+    assert strict["required_specs_satisfied"] == (False, True) and strict["batch_is_uploadable"] == (False, True)
+
+
+def test_file_over_size_limit_is_a_problem(tmp_path):
+    collection = specs({"name": "d", "extensions": [".bin"], "is_required": True}, schema=None)
+    (tmp_path / "u").mkdir()
+    (tmp_path / "u" / "big.bin").write_bytes(b"0" * 3000)
+    grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED))
+    plan = plan_batch(grouping, collection, "b", PlanSettings("p", "{group_key}", max_file_bytes=2048))
+    assert plan.units[0].problems == ["file u/big.bin (d) is 0.0 MiB, over the 0 MiB limit (max_file_size_mb)"]
+    assert plan.units[0].problems[0].kind == "file_too_large"
