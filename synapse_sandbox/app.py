@@ -1,6 +1,6 @@
 """The sandbox's HTTP face: the v1 routes the real ``BackendClient`` calls, plus signed storage URLs.
 
-Routes, payloads and status codes follow ``shared/synapse-sdk-contract.md``. Storage URLs (presigned
+Routes, payloads and status codes follow ``docs/synapse-http-contract.md``. Storage URLs (presigned
 PUTs and file downloads) carry an HMAC signature instead of the API token, as S3 presigned URLs do, so
 the SDK uses them verbatim without auth headers. ``/_sandbox/*`` is the test harness's control panel.
 """

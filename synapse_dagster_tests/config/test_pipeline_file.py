@@ -73,3 +73,21 @@ def test_missing_file_and_bad_yaml(tmp_path):
     wrong_shape.write_text("- a\n- b\n")
     with pytest.raises(PipelineConfigError, match="top-level 'pipelines:' list"):
         load_pipeline_file(wrong_shape)
+
+
+def test_the_committed_json_schema_is_current_and_accepts_the_repo_pipeline_file():
+    import json
+    from pathlib import Path
+
+    import jsonschema
+    import yaml
+
+    from synapse_dagster.config.loading import json_schema
+
+    repo = Path(__file__).resolve().parents[2]
+    committed = (repo / "pipelines.schema.json").read_text(encoding="utf-8")
+    assert committed == json_schema(), "regenerate it: synapse-dagster check --json-schema > pipelines.schema.json"
+    jsonschema.validate(yaml.safe_load((repo / "pipelines.yaml").read_text()), json.loads(committed))
+    with pytest.raises(jsonschema.ValidationError, match="data_colection"):
+        jsonschema.validate({"pipelines": [{"name": "x", "data_colection": 1, "storage": 1, "source": {"path": "."}}]},
+                            json.loads(committed))

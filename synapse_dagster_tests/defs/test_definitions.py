@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import io
+import json
 import os
-import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -49,3 +51,60 @@ def test_cli_loaders_accept_the_code_location(command):
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dg_list_defs_lists_the_lineage():
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+    done = subprocess.run([str(Path(sys.executable).parent / "dg"), "list", "defs", "--json"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    listed = json.loads(done.stdout[done.stdout.index("{"):])
+    keys = {asset["asset_key"] for asset in listed["assets"]}
+    assert {"chest_xray/collection_specs", "chest_xray/created_units"} <= keys
+    assert [s["name"] for s in listed["sensors"]] == ["chest_xray_new_batches"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["dg", "dev"], ["dagster", "dev", "-w", "workspace.yaml"]],
+    ids=["dg-dev", "dagster-dev"],
+)
+def test_dev_servers_name_the_code_location_synapse_dagster(command, tmp_path):
+    """Sensor cursors and run history are keyed by location name: both dev servers must use the same one."""
+    port = free_port()
+    (tmp_path / "dagster.yaml").write_text("telemetry: {enabled: false}\nnux: {enabled: false}\n")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    binary = str(Path(sys.executable).parent / command[0])
+    process = subprocess.Popen([binary, *command[1:], "-h", "127.0.0.1", "-p", str(port)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        names = _location_names(port, deadline=time.monotonic() + 120)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert names == [("synapse_dagster", "LOADED")]
+
+
+def _location_names(port: int, deadline: float) -> list[tuple[str, str]]:
+    query = json.dumps({"query": "{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus } } } }"})
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=query.encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                entries = json.loads(response.read())["data"]["workspaceOrError"]["locationEntries"]
+            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                return [(e["name"], e["loadStatus"]) for e in entries]
+        except (OSError, KeyError, TypeError, ValueError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"no loaded code location on port {port} in time")

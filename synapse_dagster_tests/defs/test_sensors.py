@@ -1,7 +1,7 @@
 """The batch sensor against a real S3 server (moto) and a real Dagster instance, tick by tick.
 
 Each test reproduces a way Dagster's own S3/GCS helpers lose or repeat objects (dagster-io/dagster
-#22892, #25890; shared/notes/dagster-conventions.md §2) and shows this sensor takes every batch once.
+#22892, #25890: same-second arrivals, rewritten or deleted cursor keys) and shows this sensor takes every batch once.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The sandbox speaks the contract the real ``BackendClient`` expects (shared/synapse-sdk-contract.md).
+"""The sandbox speaks the contract the real ``BackendClient`` expects (docs/synapse-http-contract.md).
 
 Every test goes through the real SDK over HTTP and checks what the sandbox stored: bytes, checksums,
 units, meta. Fault injection is checked by what the SDK does with it.

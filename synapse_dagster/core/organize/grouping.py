@@ -14,7 +14,7 @@ from synapse_dagster.core.organize.rules import RuleSet
 from synapse_dagster.core.sources.files import SourceFile
 from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.organize.layouts import Pattern, SpecNames, place
-from synapse_dagster.core.plan.problems import Problem, ProblemKind
+from synapse_dagster.core.problems import Problem, ProblemKind
 from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec, OrganizationError
 
 

@@ -16,7 +16,7 @@ from synapse_dagster.core.organize.grouping import FileIssue, GroupingResult, Pl
 from synapse_dagster.core.sources.files import SourceFile
 from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.meta.sheets import MetadataTable
-from synapse_dagster.core.plan.problems import Problem, ProblemKind
+from synapse_dagster.core.problems import Problem, ProblemKind
 from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.meta.merge import build_unit_meta, render_dataset_key
 from synapse_dagster.core.meta.sidecars import read_sidecar

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from synapse_dagster.core.plan.batch_plan import BatchPlan
-from synapse_dagster.core.plan.problems import ProblemKind
+from synapse_dagster.core.problems import ProblemKind
 
 
 @dataclass(frozen=True)
