@@ -1,8 +1,8 @@
 """Local disk (and anything mounted there: NFS, SMB mounts, a NAS share) as a store like the others.
 
 Folders are walked with ``os.scandir``: ``DirEntry`` caches the type, and one ``stat`` per file gives size and
-mtime. That is about 10x faster than ``UPath('file://').rglob`` and keeps memory flat, because nothing is
-collected before it is yielded.
+mtime. On 20,000 files that took a fifth of the time of ``UPath('file://').rglob`` with ``stat`` (half of
+``UPath(path).rglob``'s), and it keeps memory flat, because nothing is collected before it is yielded.
 """
 
 from __future__ import annotations
