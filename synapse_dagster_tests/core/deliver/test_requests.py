@@ -1,0 +1,30 @@
+"""Joining the plan with the uploads: only units whose every file was confirmed are asked for, by checksum."""
+
+from __future__ import annotations
+
+from synapse_dagster.core.deliver.requests import unit_requests
+from synapse_dagster.core.deliver.upload import FileStatus, FileUpload, UploadReport
+from synapse_dagster.core.plan.batch_plan import BatchPlan, UnitPlan
+from synapse_dagster.core.problems import Problem, ProblemKind
+from synapse_dagster.core.sources.files import SourceFile
+
+
+def file(path: str) -> SourceFile:
+    return SourceFile(f"/data/{path}", path, 10, 1)
+
+
+def test_requests_carry_the_confirmed_checksums_and_skip_units_with_a_missing_file():
+    ok = UnitPlan("A", "b/A", {"image_1": file("A/x.png"), "label_1": file("A/x.json")}, {"dataset_key": "b/A"})
+    half = UnitPlan("B", "b/B", {"image_1": file("B/x.png"), "label_1": file("B/x.json")}, {"dataset_key": "b/B"})
+    held = UnitPlan("C", "b/C", {"image_1": file("C/x.png")}, {}, problems=[Problem(ProblemKind.MISSING_SPEC, "no label")])
+    uploads = UploadReport({
+        f.fingerprint: FileUpload(f.relative_path, f.fingerprint, f.size, FileStatus.UPLOADED, f"sha-{f.relative_path}", 1)
+        for f in (*ok.files.values(), half.files["image_1"])
+    } | {half.files["label_1"].fingerprint: FileUpload("B/x.json", half.files["label_1"].fingerprint, 10,
+                                                       FileStatus.FAILED, error="HTTP 403")}, seconds=1.0)
+    requests, skipped = unit_requests(BatchPlan("b", [ok, half, held], []), uploads)
+    assert [r.dataset_key for r in requests] == ["b/A"]
+    assert requests[0].files == {"image_1": {"checksum": "sha-A/x.png", "path": "A/x.png"},
+                                 "label_1": {"checksum": "sha-A/x.json", "path": "A/x.json"}}
+    assert requests[0].payload(5) == {"data_collection": 5, "files": requests[0].files, "meta": {"dataset_key": "b/A"}}
+    assert skipped == [("b/B", ["label_1: HTTP 403"])]
