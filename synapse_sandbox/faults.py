@@ -28,6 +28,16 @@ class FaultConfigError(ValueError):
     pass
 
 
+def _number(raw: dict[str, Any], name: str, default: Any, where: str, kind: type) -> Any:
+    """A numeric field of a rule, or a 400-worthy error naming it (never a 500 later, on every request)."""
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+        raise FaultConfigError(f"{where}: {name} must be a{'n integer' if kind is int else ' number'}, not {value!r}")
+    if value < 0:
+        raise FaultConfigError(f"{where}: {name} must not be negative")
+    return kind(value)
+
+
 @dataclass
 class FaultRule:
     action: str
@@ -56,18 +66,19 @@ class FaultRule:
             path = re.compile(match["path"]) if match.get("path") else None
         except re.error as exc:
             raise FaultConfigError(f"{where}: match.path is not a valid regex: {exc}") from None
-        probability = float(raw.get("probability", 1.0))
+        probability = _number(raw, "probability", 1.0, where, float)
         if not 0.0 <= probability <= 1.0:
             raise FaultConfigError(f"{where}: probability must be between 0 and 1")
+        times = None if raw.get("times") is None else _number(raw, "times", 0, where, int)
         return cls(
             action=action,
             method=(match.get("method") or "").upper() or None,
             path=path,
             probability=probability,
-            times=raw.get("times"),
-            status=int(raw.get("status", 429 if action == "rate_limit" else 503)),
-            retry_after=int(raw.get("retry_after", 1)),
-            latency_ms=int(raw.get("latency_ms", 0)),
+            times=times,
+            status=_number(raw, "status", 429 if action == "rate_limit" else 503, where, int),
+            retry_after=_number(raw, "retry_after", 1, where, int),
+            latency_ms=_number(raw, "latency_ms", 0, where, int),
         )
 
     def matches(self, method: str, path: str) -> bool:

@@ -215,3 +215,12 @@ def test_state_and_download_links_survive_a_restart(tmp_path):
         assert fetch(client.get_data_unit(unit["id"])["files"]["image_1"]["url"]) == image.read_bytes()
         if first.url == second.url:
             assert fetch(url) == image.read_bytes()  # the signing key persisted too
+
+
+@pytest.mark.parametrize("field, value", [("times", "2"), ("status", "503"), ("latency_ms", 1.5), ("retry_after", -1)])
+def test_a_malformed_fault_rule_is_refused_with_its_field_named(sandbox, field, value):
+    rule = {"match": {"path": "^data_units/$"}, "action": "error", field: value}
+    with pytest.raises(urllib.error.HTTPError) as err:
+        sandbox.set_faults([rule])
+    assert err.value.code == 400 and field in err.value.read().decode()
+    assert sandbox.client().get_data_collection(1)["id"] == 1  # the sandbox still answers normally
