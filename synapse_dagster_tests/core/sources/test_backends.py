@@ -38,8 +38,9 @@ def test_reads_back_exactly_the_bytes_listed(backend):
 
 
 def test_subfolders_after_a_name_skip_junk(backend):
-    for rel in ["b1/x", "b1/y/z", "b10/x", "b2/x", "c/x", "@eaDir/x", "file.txt"]:
+    for rel in ["b1/x", "b1/y/z", "b10/x", "b2/x", "c/x", "@eaDir/x", "#recycle/x", "file.txt"]:
         backend.put(f"drop/{rel}", b"1")
+    backend.put("drop2/b9/x", b"a sibling prefix: its folders are not drop's")
     location = backend.location("drop")
     assert list(list_subfolders(location, backend.options)) == ["b1", "b10", "b2", "c"]
     assert list(list_subfolders(location, backend.options, start_after="b1")) == ["b10", "b2", "c"]
