@@ -33,21 +33,13 @@ from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, PlanSettings, plan_batch
 from synapse_dagster.core.plan.screening import local_unsafe_reason, unsafe_reason
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.sources.files import SourceError, SourceFile
+from synapse_dagster.core.sources.files import SourceError
+from synapse_dagster.core.sources.inventory import Inventory
 from synapse_dagster.core.sources.roots import SourceRoot, batch_roots, list_roots, read_small
 from synapse_dagster.core.sources.staging import stage_by_root
 from synapse_dagster.core.synapse.errors import LookupTarget, explain_lookup_error
 from synapse_dagster.defs import metadata
 from synapse_dagster.defs.resources import IngestStateResource, SourcesResource, SynapseResource
-
-
-@dataclass(frozen=True)
-class Inventory:
-    """What ``source_inventory`` hands on: the files plus where they were listed."""
-
-    batch: str
-    roots: dict[str, str]  # spec (or "*") -> folder
-    files: list[SourceFile]
 
 
 @dataclass(frozen=True)
