@@ -31,4 +31,22 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.synapse-dagster-stamp 2>/dev/nul
   fi
   echo "$stamp_value" > .venv/.synapse-dagster-stamp
 fi
+
 export PATH="$ROOT/.venv/bin:$PATH"
+
+# Azurite, the Azure Blob Storage emulator the tests run against, from npm into .venv/azurite (when Node is here).
+# Only the test command needs it. 3.35.0 is the last release that runs on Node 20 (3.36 wants 21+, 3.37 wants 22+).
+ensure_azurite() {
+  local version=3.35.0 log=.venv/npm-install.log
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || return 0
+  if [ -x .venv/azurite/node_modules/.bin/azurite-blob ] && [ "$(cat .venv/azurite/.azurite-version 2>/dev/null)" = "$version" ]; then
+    return 0
+  fi
+  echo "installing azurite $version into .venv/azurite" >&2
+  if ! npm install --prefix .venv/azurite --no-audit --no-fund --loglevel=error "azurite@$version" >"$log" 2>&1; then
+    tail -n 40 "$log" >&2
+    echo "installing azurite failed; the whole npm output is in $ROOT/$log" >&2
+    exit 1
+  fi
+  echo "$version" > .venv/azurite/.azurite-version
+}

@@ -35,7 +35,10 @@ class BatchMode(StrEnum):
     KEYS = "keys"  # partition keys are free labels; every batch reads the whole source
 
 
-SECRET_FIELDS = ("access_key", "secret_key", "session_token", "gcs_token", "sftp_password", "sftp_key_passphrase")
+SECRET_FIELDS = (
+    "access_key", "secret_key", "session_token", "gcs_token", "sftp_password", "sftp_key_passphrase",
+    "azure_account_key", "azure_connection_string", "azure_sas_token",
+)
 
 
 class ConnectionConfig(_Strict):
@@ -49,6 +52,9 @@ class ConnectionConfig(_Strict):
     sftp_key_file: str | None = None
     sftp_known_hosts: str | None = None
     sftp_host_key_policy: Literal["strict", "accept-any"] | None = None
+    azure_account_name: str | None = None
+    azure_endpoint: str | None = Field(default=None, description="Azure blob endpoint (Azurite, another cloud); "
+                                       "default: https://<account>.blob.core.windows.net.")
     secrets_from_env: dict[str, str] = Field(
         default_factory=dict,
         description=f"Secret -> environment variable holding it; secrets: {', '.join(SECRET_FIELDS)}. "

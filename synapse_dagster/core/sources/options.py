@@ -21,7 +21,7 @@ HOST_KEY_POLICIES = ("strict", "accept-any")
 
 @dataclass(slots=True)
 class ConnectionOptions:
-    """Connection settings for S3 (and S3-compatible stores), GCS and SFTP sources."""
+    """Connection settings for S3 (and S3-compatible stores), GCS, SFTP and Azure Blob Storage sources."""
 
     # S3 and S3-compatible stores (MinIO, SeaweedFS, ...): endpoint_url=None means AWS itself.
     endpoint_url: str | None = None
@@ -42,6 +42,14 @@ class ConnectionOptions:
     sftp_key_passphrase: str | None = field(default=None, repr=False)
     sftp_known_hosts: str | None = None  # a known_hosts file; None means ~/.ssh/known_hosts
     sftp_host_key_policy: str = "strict"  # or "accept-any" (no host key check: tests and trusted networks only)
+    # Azure Blob Storage: a connection string, or the account name with a key or SAS token (neither: the account's
+    # DefaultAzureCredential). azure_endpoint is the account's blob endpoint when it is not
+    # https://<account>.blob.core.windows.net (Azurite, sovereign clouds, private endpoints).
+    azure_account_name: str | None = None
+    azure_account_key: str | None = field(default=None, repr=False)
+    azure_connection_string: str | None = field(default=None, repr=False)
+    azure_sas_token: str | None = field(default=None, repr=False)
+    azure_endpoint: str | None = None
     # Short connect timeouts so a wrong host or port fails in seconds, not minutes.
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -58,6 +66,10 @@ class ConnectionOptions:
             self.session_token,
             self.sftp_password,
             self.sftp_key_passphrase,
+            self.azure_account_key,
+            self.azure_connection_string,
+            self.azure_sas_token,
+            *_connection_string_secrets(self.azure_connection_string),
         ):
             register_secret(secret)
         if isinstance(self.gcs_token, str) and self.gcs_token.lstrip().startswith("{"):
@@ -70,8 +82,9 @@ class ConnectionOptions:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ConnectionOptions:
-        """Options from the standard variables (AWS_*, STORAGE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT, SFTP_*), then
-        ``overrides``. GOOGLE_APPLICATION_CREDENTIALS is read by Application Default Credentials when needed."""
+        """Options from the standard variables (AWS_*, STORAGE_EMULATOR_HOST, GOOGLE_CLOUD_PROJECT, SFTP_*,
+        AZURE_STORAGE_*), then ``overrides``. GOOGLE_APPLICATION_CREDENTIALS is read by Application Default
+        Credentials when needed. Azure takes the Azure CLI's names first, then adlfs's (…_ACCOUNT_NAME/_KEY)."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {
             "endpoint_url": env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
@@ -87,6 +100,10 @@ class ConnectionOptions:
             "sftp_key_passphrase": env.get("SFTP_PRIVATE_KEY_PASSPHRASE") or None,
             "sftp_known_hosts": env.get("SFTP_KNOWN_HOSTS") or None,
             "sftp_host_key_policy": env.get("SFTP_HOST_KEY_POLICY") or "strict",
+            "azure_account_name": env.get("AZURE_STORAGE_ACCOUNT") or env.get("AZURE_STORAGE_ACCOUNT_NAME") or None,
+            "azure_account_key": env.get("AZURE_STORAGE_KEY") or env.get("AZURE_STORAGE_ACCOUNT_KEY") or None,
+            "azure_connection_string": env.get("AZURE_STORAGE_CONNECTION_STRING") or None,
+            "azure_sas_token": env.get("AZURE_STORAGE_SAS_TOKEN") or None,
         }
         values.update(overrides)
         return cls(**values)
@@ -94,6 +111,16 @@ class ConnectionOptions:
     def with_values(self, **changes: Any) -> ConnectionOptions:
         """A copy with some fields replaced (``None`` values are ignored, so config gaps keep the env defaults)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _connection_string_secrets(text: str | None) -> list[str]:
+    """The key and SAS inside an Azure connection string: an SDK error may quote one without the rest."""
+    secrets = []
+    for part in (text or "").split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() in ("accountkey", "sharedaccesssignature") and value.strip():
+            secrets.append(value.strip())
+    return secrets
 
 
 def _emulator_url(host: str | None) -> str | None:

@@ -43,6 +43,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider("s3", ("s3",), "bucket", ("s3", "amazon_s3", "minio"), f"{_PACKAGE}.s3", resumable=True),
     Provider("gcs", ("gs", "gcs"), "bucket", ("gcs", "gcp", "gs"), f"{_PACKAGE}.gcs", resumable=True),
     Provider("sftp", ("sftp",), "host", ("sftp",), f"{_PACKAGE}.sftp", default_port=22),
+    Provider("azure", ("az",), "bucket", ("azure",), f"{_PACKAGE}.azure"),
 )
 
 _BY_SCHEME = {p.scheme: p for p in PROVIDERS}

@@ -84,11 +84,21 @@ def _sftp(server: Any) -> Backend:
                    server.options(), storage, "area", False, "no such file or folder")
 
 
+def _azure(server: Any) -> Backend:
+    container = server.new_container("backend")
+    storage = {"provider": "azure", "configuration": {
+        "container_name": container, "account_name": server.account_name, "account_key": server.account_key,
+        "endpoint_url": server.endpoint}}
+    return Backend("azure", f"az://{container}/area", lambda rel, data: server.put(container, f"area/{rel}", data),
+                   server.options(), storage, "area", True, "no objects under this prefix")
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Backend]] = {
     "local": lambda request, tmp: _local(tmp),
     "s3": lambda request, tmp: _s3(request.getfixturevalue("s3_server")),
     "gcs": lambda request, tmp: _gcs(request.getfixturevalue("gcs_server")),
     "sftp": lambda request, tmp: _sftp(request.getfixturevalue("sftp_server")),
+    "azure": lambda request, tmp: _azure(request.getfixturevalue("azurite_server")),
 }
 
 

@@ -111,4 +111,4 @@ def test_s3_storage_config_resolves_to_a_listable_location(s3_server, s3_batch):
     with pytest.raises(SourceError, match="'bucket_name'"):
         resolve_storage_path("in", {"name": "broken", "provider": "s3", "configuration": {}}, ConnectionOptions())
     with pytest.raises(SourceError, match="cannot be listed"):
-        resolve_storage_path("in", {"provider": "azure", "configuration": {}}, ConnectionOptions())
+        resolve_storage_path("in", {"provider": "digital_ocean", "configuration": {}}, ConnectionOptions())
