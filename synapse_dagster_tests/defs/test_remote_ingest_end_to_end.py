@@ -54,6 +54,15 @@ def assert_landed(sandbox, collection: int, root: Path, expected: dict) -> None:
                 assert response.read() == (root / pid / name).read_bytes()
 
 
+def seed_s3_storage(sandbox, s3_server, storage_id: int, bucket: str) -> None:
+    """A Synapse storage on the test S3 server whose credentials only Synapse holds."""
+    sandbox.seed({"storages": [{
+        "id": storage_id, "name": f"bucket-{storage_id}", "category": "external", "provider": "amazon_s3",
+        "configuration": {"bucket_name": bucket, "access_key": s3_server.access_key, "secret_key": s3_server.secret_key,
+                          "region_name": "us-east-1", "endpoint_url": s3_server.endpoint},
+    }]})
+
+
 @pytest.fixture
 def s3_env(s3_server, monkeypatch):
     monkeypatch.setenv("TEST_S3_KEY", s3_server.access_key)
@@ -127,11 +136,7 @@ def test_storage_relative_source_resolves_through_the_synapse_storage(tmp_path, 
     root, expected = local_batch(tmp_path)
     bucket = s3_server.new_bucket("storage")
     upload_tree(root, lambda key, data: s3_server.put(bucket, f"datasets/xray/{key}", data))
-    synapse_env.seed({"storages": [{
-        "id": 7, "name": "team-bucket", "category": "external", "provider": "amazon_s3",
-        "configuration": {"bucket_name": bucket, "access_key": s3_server.access_key, "secret_key": s3_server.secret_key,
-                          "region_name": "us-east-1", "endpoint_url": s3_server.endpoint},
-    }]})
+    seed_s3_storage(synapse_env, s3_server, 7, bucket)
     result, logs = run_pipeline(tmp_path, collection, {"storage": 7, "source": {"path": "datasets/xray"}})
     assert result.success
     assert_landed(synapse_env, collection, root, expected)

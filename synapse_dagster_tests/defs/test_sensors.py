@@ -13,7 +13,7 @@ import pytest
 
 from synapse_dagster.definitions import build_definitions
 from synapse_dagster.config.loading import parse_pipeline_file
-from synapse_dagster.defs.resources import SourcesResource, SynapseResource
+from synapse_dagster.defs.resources import SynapseResource
 
 
 class Harness:

@@ -12,6 +12,7 @@ from synapse_dagster_tests.defs.test_remote_ingest_end_to_end import (
     assert_landed,
     local_batch,
     run_pipeline,
+    seed_s3_storage,
     upload_tree,
 )
 
@@ -22,11 +23,7 @@ def test_storage_fetched_once_and_batch_checked_once(tmp_path, synapse_env, coll
     root, expected = local_batch(tmp_path)
     bucket = s3_server.new_bucket("once")
     upload_tree(root, lambda key, data: s3_server.put(bucket, f"datasets/xray/{key}", data))
-    synapse_env.seed({"storages": [{
-        "id": 8, "name": "counted", "category": "external", "provider": "amazon_s3",
-        "configuration": {"bucket_name": bucket, "access_key": s3_server.access_key, "secret_key": s3_server.secret_key,
-                          "region_name": "us-east-1", "endpoint_url": s3_server.endpoint},
-    }]})
+    seed_s3_storage(synapse_env, s3_server, 8, bucket)
     checked: list[str] = []
     real_check = s3.S3Store.check
 

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import io
-import os
 import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
-import dagster as dg
-import pytest
 
-from synapse_dagster.definitions import load_definitions
-from synapse_dagster.config.loading import PipelineConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

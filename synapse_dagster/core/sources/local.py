@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from synapse_dagster.core.sources.files import SourceError, SourceFile, junk_reason
+from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.sources.location import SourceLocation
 from synapse_dagster.core.sources.options import ConnectionOptions
 from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, ListedFile

@@ -1,45 +1,16 @@
+"""Unit meta: sheets keyed exactly with their cell types, coercion to the schema, precedence, sidecars, validation."""
+
 import datetime as dt
 
-import openpyxl
 import pytest
 
 from synapse_dagster.core.meta.coercion import coerce_value
-from synapse_dagster.core.plan.gates import evaluate_gates
-from synapse_dagster.core.organize.grouping import Organization, group_files
-from synapse_dagster.core.sources.local import list_local
-from synapse_dagster.core.organize.layouts import Pattern
 from synapse_dagster.core.meta.sheets import MetadataError, find_metadata_file, read_metadata_table
-from synapse_dagster.core.plan.batch_plan import FileAccess, PlanSettings, plan_batch
-from synapse_dagster.core.plan.report import plan_markdown
-from synapse_dagster.core.plan.screening import unsafe_reason
-from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.meta.merge import build_unit_meta
 from synapse_dagster.core.meta.sidecars import read_sidecar
-from synapse_dagster.core.meta.sources import MetaRecipe, SourceValues
+from synapse_dagster.core.meta.sources import SourceValues
 from synapse_dagster.core.meta.validation import SchemaError, meta_errors
-
-SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["patient_id", "age"],
-    "properties": {
-        "patient_id": {"type": "string"},
-        "age": {"type": "integer", "minimum": 0},
-        "sex": {"type": "string", "enum": ["male", "female"]},
-        "scan_date": {"type": "string", "format": "date"},
-        "contrast": {"type": "boolean"},
-        "weight": {"type": "number"},
-    },
-}
-PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 100
-
-
-def sheet(path, rows):
-    wb = openpyxl.Workbook()
-    for row in rows:
-        wb.active.append(row)
-    wb.save(path)
-    return path
+from synapse_dagster_tests.core.tables import SCHEMA, sheet
 
 
 def test_excel_keeps_types_and_matches_keys_exactly(tmp_path):

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-import tracemalloc
-from pathlib import Path
 
 import pytest
 
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources import s3 as remote_s3
-from synapse_dagster.core.sources import sftp as remote_sftp
-from synapse_dagster.core.sources.files import SourceError, SourceFile
-from synapse_dagster.core.sources.listing import check_source, list_files, list_subfolders
-from synapse_dagster.core.sources.location import SourceLocation, parse_source, split_uri
+from synapse_dagster.core.sources.files import SourceError
+from synapse_dagster.core.sources.listing import check_source, list_files
+from synapse_dagster.core.sources.location import SourceLocation, parse_source
 from synapse_dagster.core.sources.options import ConnectionOptions
-from synapse_dagster.core.sources.staging import staged_copies
 from synapse_dagster.core.sources.storage import resolve_storage_path
 from synapse_dagster_tests.core.sources.trees import (
     TOP_LEVEL_FILES,
     TREE,
     assert_secret_free,
     assert_tree_listed,
-    by_path,
     closed_port,
 )
 
