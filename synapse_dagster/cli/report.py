@@ -41,7 +41,9 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
         figures["uploaded"] = len(uploads.by_status(FileStatus.UPLOADED))
         figures["files_failed"] = len(uploads.by_status(FileStatus.FAILED))
         print(f"  files uploaded    : {figures['uploaded']} ({uploads.bytes_sent:,} bytes); "
-              f"already there: {len(uploads.by_status(FileStatus.ALREADY_UPLOADED))}; failed: {figures['files_failed']}", file=out)
+              f"already there: {len(uploads.by_status(FileStatus.ALREADY_UPLOADED))}; failed: {figures['files_failed']}"
+              + (f"; rejected by the content guard: {len(rejected)}" if (rejected := uploads.by_status(FileStatus.REJECTED))
+                 else ""), file=out)
     if created is not None:
         figures["created"] = len(created.by_status(UnitStatus.CREATED))
         figures["existing"] = len(created.by_status(UnitStatus.EXISTING))

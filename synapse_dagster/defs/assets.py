@@ -162,11 +162,11 @@ def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadRep
 
 def created_units(step: Step, validated_meta: BatchPlan, uploaded_files: UploadReport) -> dg.Output:
     pipeline, synapse = step.pipeline, step.synapse
-    requests, skipped = unit_requests(validated_meta, uploaded_files)
+    wanted = unit_requests(validated_meta, uploaded_files)
     with step.ledger() as ledger:
-        report = create_units(synapse.client(), pipeline.data_collection, requests, ledger=ledger,
+        report = create_units(synapse.client(), pipeline.data_collection, wanted.requests, ledger=ledger,
                               target=synapse.credentials().target, batch=step.batch,
                               batch_size=pipeline.creating_data_unit_batch_size)
-    report.skipped = skipped
+    report.skipped, report.held_back = wanted.skipped, wanted.held_back
     return dg.Output(report, metadata=metadata.created_units(
-        report, skipped, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection))
+        report, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection))

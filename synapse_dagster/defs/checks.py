@@ -52,18 +52,19 @@ def _gate(name: str) -> Judge:
 
 
 def _all_created(pipeline: PipelineConfig, report: CreationReport, inputs: Mapping[str, Any]) -> Verdict:
-    valid = len(inputs["validated_meta"].valid_units)
+    valid = len(inputs["validated_meta"].valid_units) - len(report.held_back)
     landed = len(report.by_status(UnitStatus.CREATED)) + len(report.by_status(UnitStatus.EXISTING))
     problems = len(report.by_status(UnitStatus.FAILED)) + len(report.skipped)
     missing = f"; {problems} did not make it (re-run the batch to retry them)" if problems else ""
-    return Verdict(problems == 0, dg.AssetCheckSeverity.ERROR, f"{landed} of {valid} valid units exist{missing}",
-                   {"missing_units": problems})
+    held = f"; {len(report.held_back)} held back by the content guard once staged" if report.held_back else ""
+    return Verdict(problems == 0, dg.AssetCheckSeverity.ERROR, f"{landed} of {valid} valid units exist{missing}{held}",
+                   {"missing_units": problems, "held_back_after_staging": len(report.held_back)})
 
 
 CHECKS: tuple[Check, ...] = (
     *(Check(g.name, "validated_meta", g.description, True, _gate(g.name)) for g in GATES),
-    Check(ALL_CREATED_CHECK, "created_units", "Every valid unit of the batch exists in the data collection.", False,
-          _all_created),
+    Check(ALL_CREATED_CHECK, "created_units", "Every valid unit of the batch exists in the data collection; when one "
+          "does not, the run fails (after recording what landed) so a scheduler or a person sees it.", True, _all_created),
 )
 
 

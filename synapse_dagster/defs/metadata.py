@@ -152,19 +152,19 @@ def uploaded_files(report: UploadReport) -> dict[str, Any]:
     }
 
 
-def created_units(report: CreationReport, skipped: Sequence[tuple[str, list[str]]], plan: BatchPlan, *, host: str,
-                  collection_id: int) -> dict[str, Any]:
+def created_units(report: CreationReport, plan: BatchPlan, *, host: str, collection_id: int) -> dict[str, Any]:
     created, existing = report.by_status(UnitStatus.CREATED), report.by_status(UnitStatus.EXISTING)
     rows = [{"dataset_key": o.dataset_key, "status": o.status, "unit_id": o.unit_id, "error": o.error}
             for o in report.outcomes.values()]
-    rows += [{"dataset_key": k, "status": "skipped", "unit_id": None, "error": "; ".join(r)} for k, r in skipped]
+    rows += [{"dataset_key": k, "status": "skipped", "unit_id": None, "error": "; ".join(r)} for k, r in report.skipped]
+    rows += [{"dataset_key": k, "status": "held back", "unit_id": None, "error": "; ".join(r)} for k, r in report.held_back]
     return {
         "dagster/row_count": len(created) + len(existing),
         "created": len(created),
         "already_existed": len(existing),
         "failed": len(report.by_status(UnitStatus.FAILED)),
-        "skipped_upload_failed": len(skipped),
-        "held_back_invalid": len(plan.invalid_units),
+        "skipped_upload_failed": len(report.skipped),
+        "held_back_invalid": len(plan.invalid_units) + len(report.held_back),
         "reconciled_with_server": report.reconciled,
         "create_requests": report.requests_sent,
         "collection_api": collection_link(host, collection_id),

@@ -17,6 +17,7 @@ from synapse_sdk.clients.backend import BackendClient
 from synapse_dagster.config.models import PipelineConfig
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.sources.roots import SourceRoot, resolve_roots
+from synapse_dagster.core.synapse.transport import guard_creates
 from synapse_dagster.core.synapse.credentials import DEFAULT_CONFIG_FILE, SynapseCredentials, resolve_credentials
 
 
@@ -41,12 +42,12 @@ class SynapseResource(dg.ConfigurableResource):
     def client(self) -> BackendClient:
         if self._client is None:
             creds = self.credentials()
-            self._client = BackendClient(
+            self._client = guard_creates(BackendClient(
                 base_url=creds.host,
                 access_token=creds.access_token,
                 tenant=creds.tenant,
                 timeout={"connect": 5, "read": self.read_timeout_s},
-            )
+            ))
         return self._client
 
     def storage(self, storage_id: int) -> Mapping[str, Any]:

@@ -9,7 +9,9 @@ A request the server rejects is split so that one bad unit never sinks the other
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -48,6 +50,7 @@ class CreationReport:
     reconciled: bool = False
     requests_sent: int = 0
     skipped: list[tuple[str, list[str]]] = field(default_factory=list)  # (dataset_key, why) never requested
+    held_back: list[tuple[str, list[str]]] = field(default_factory=list)  # refused by the content guard once staged
 
     def by_status(self, status: str) -> list[UnitOutcome]:
         return [o for o in self.outcomes.values() if o.status == status]
@@ -74,6 +77,19 @@ def server_unit_count(client: UnitClient, collection: int) -> int:
     return int(page.get("count", 0)) if isinstance(page, Mapping) else 0
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a chunk is sent again after an outcome that wrote nothing (429) or is unknown (5xx, a lost
+    answer, a timeout): each resend waits ``base_delay * 2**n`` seconds with full jitter, at most ``max_delay``."""
+
+    max_attempts: int = 5
+    base_delay: float = 1.0
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
 def create_units(
     client: UnitClient,
     collection: int,
@@ -83,72 +99,124 @@ def create_units(
     target: str,
     batch: str,
     batch_size: int = 100,
+    retry: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
 ) -> CreationReport:
-    report = CreationReport()
+    creator = _Creator(client, collection, ledger, target, batch, retry, sleep)
     wanted = {r.dataset_key: r for r in requests}
-    known = ledger.unit_states(target, collection, wanted)
-    for key, (status, unit_id) in known.items():
+    for key, (status, unit_id) in ledger.unit_states(target, collection, wanted).items():
         if status == "created":
-            report.outcomes[key] = UnitOutcome(key, UnitStatus.EXISTING, unit_id)
-    todo = [r for k, r in wanted.items() if k not in report.outcomes]
+            creator.report.outcomes[key] = UnitOutcome(key, UnitStatus.EXISTING, unit_id)
+    todo = [r for k, r in wanted.items() if k not in creator.report.outcomes]
     if not todo:
-        return report
-
+        return creator.report
     uncertain = ledger.pending_keys(target, collection)
     if uncertain or (not ledger.knows_collection(target, collection) and server_unit_count(client, collection) > 0):
-        todo = _reconcile(client, collection, todo, ledger=ledger, target=target, batch=batch, report=report)
-
+        todo = creator.reconcile(todo)
     for start in range(0, len(todo), batch_size):
-        _create_chunk(client, collection, todo[start : start + batch_size], ledger=ledger, target=target, batch=batch, report=report)
-    return report
+        creator.send(todo[start : start + batch_size])
+    return creator.report
 
 
-def _reconcile(
-    client: UnitClient, collection: int, todo: list[UnitRequest], *, ledger: Ledger, target: str, batch: str, report: CreationReport
-) -> list[UnitRequest]:
-    """Ask the server which of ``todo`` (and of the ledger's pending units) exist; return the rest."""
-    report.reconciled = True
-    pending = set(ledger.pending_keys(target, collection))
-    interesting = {r.dataset_key for r in todo} | pending
-    found: dict[str, int] = {}
-    for key, unit_id in server_units_by_key(client, collection):
-        if key in interesting and key not in found:
-            found[key] = unit_id
-    ledger.mark_created(target, collection, found.items(), batch)
-    ledger.clear_pending(target, collection, pending - set(found))
-    remaining = []
-    for r in todo:
-        if r.dataset_key in found:
-            report.outcomes[r.dataset_key] = UnitOutcome(r.dataset_key, UnitStatus.EXISTING, found[r.dataset_key])
-        else:
-            remaining.append(r)
-    return remaining
+class _Creator:
+    """One collection's creation run: sends chunks, and reconciles with the server whenever an answer is unknown."""
 
+    def __init__(self, client: UnitClient, collection: int, ledger: Ledger, target: str, batch: str,
+                 retry: RetryPolicy, sleep: Callable[[float], None]) -> None:
+        self.client, self.collection, self.ledger, self.target, self.batch = client, collection, ledger, target, batch
+        self.retry, self.sleep = retry, sleep
+        self.report = CreationReport()
+        self.stopped: str | None = None  # why nothing more is sent (the token was refused)
 
-def _create_chunk(
-    client: UnitClient, collection: int, chunk: list[UnitRequest], *, ledger: Ledger, target: str, batch: str, report: CreationReport
-) -> None:
-    keys = [r.dataset_key for r in chunk]
-    ledger.mark_pending(target, collection, keys, batch)
-    report.requests_sent += 1
-    try:
-        response = client.create_data_units([r.payload(collection) for r in chunk])
-    except Exception as exc:
-        status = getattr(exc, "status_code", None)
-        if status in (400, 422):
-            ledger.clear_pending(target, collection, keys)  # rejected: nothing was written
-            _split_rejected(client, collection, chunk, exc, ledger=ledger, target=target, batch=batch, report=report)
+    def reconcile(self, todo: list[UnitRequest], *, ours: bool = False) -> list[UnitRequest]:
+        """Ask the server which of ``todo`` (and of the ledger's pending units) exist; return the rest. With
+        ``ours``, the ones found were created by this run's own unanswered request."""
+        self.report.reconciled = True
+        pending = set(self.ledger.pending_keys(self.target, self.collection))
+        interesting = {r.dataset_key for r in todo} | pending
+        found: dict[str, int] = {}
+        for key, unit_id in server_units_by_key(self.client, self.collection):
+            if key in interesting and key not in found:
+                found[key] = unit_id
+        self.ledger.mark_created(self.target, self.collection, found.items(), self.batch)
+        self.ledger.clear_pending(self.target, self.collection, pending - set(found))
+        status = UnitStatus.CREATED if ours else UnitStatus.EXISTING
+        remaining = []
+        for r in todo:
+            if r.dataset_key in found:
+                self.report.outcomes[r.dataset_key] = UnitOutcome(r.dataset_key, status, found[r.dataset_key])
+            else:
+                remaining.append(r)
+        return remaining
+
+    def send(self, chunk: list[UnitRequest], attempt: int = 1) -> None:
+        if self.stopped:
+            self._fail(chunk, f"not sent: {self.stopped}")
             return
-        # Outcome unknown (lost response, timeout, 5xx after retries): ask the server what landed.
-        still_missing = _reconcile(client, collection, chunk, ledger=ledger, target=target, batch=batch, report=report)
+        keys = [r.dataset_key for r in chunk]
+        self.ledger.mark_pending(self.target, self.collection, keys, self.batch)
+        self.report.requests_sent += 1
+        try:
+            response = self.client.create_data_units([r.payload(self.collection) for r in chunk])
+        except Exception as exc:
+            self._handle_failure(chunk, exc, attempt)
+            return
+        created = _match_response(chunk, response)
+        self.ledger.mark_created(self.target, self.collection, created.items(), self.batch)
+        for key in keys:
+            self.report.outcomes[key] = UnitOutcome(key, UnitStatus.CREATED, created.get(key))
+
+    def _handle_failure(self, chunk: list[UnitRequest], exc: Exception, attempt: int) -> None:
+        status = getattr(exc, "status_code", None)
         reason = redact(f"{type(exc).__name__}: {exc}")
-        for r in still_missing:
-            report.outcomes[r.dataset_key] = UnitOutcome(r.dataset_key, UnitStatus.FAILED, error=f"not created: {reason}")
-        return
-    created = _match_response(chunk, response)
-    ledger.mark_created(target, collection, created.items(), batch)
-    for key in keys:
-        report.outcomes[key] = UnitOutcome(key, UnitStatus.CREATED, created.get(key))
+        keys = [r.dataset_key for r in chunk]
+        if status in (400, 422):
+            self.ledger.clear_pending(self.target, self.collection, keys)  # rejected: nothing was written
+            self._split_rejected(chunk, exc)
+            return
+        if status in (401, 403):
+            self.ledger.clear_pending(self.target, self.collection, keys)
+            self.stopped = f"Synapse refused the access token ({status}); set SYNAPSE_ACCESS_TOKEN or run 'synapse login'"
+            self._fail(chunk, self.stopped)
+            return
+        if status == 429:  # refused, so nothing was written
+            self.ledger.clear_pending(self.target, self.collection, keys)
+            missing = chunk
+        else:  # the outcome is unknown (lost answer, timeout, 5xx): ask the server what landed
+            missing = self.reconcile(chunk, ours=True)
+        if missing and attempt < self.retry.max_attempts:
+            self.sleep(self.retry.delay(attempt))
+            self.send(missing, attempt + 1)
+        elif missing:
+            self._fail(missing, f"not created after {attempt} attempts: {reason}")
+
+    def _fail(self, chunk: list[UnitRequest], error: str) -> None:
+        for r in chunk:
+            self.report.outcomes[r.dataset_key] = UnitOutcome(r.dataset_key, UnitStatus.FAILED, error=error)
+
+    def _split_rejected(self, chunk: list[UnitRequest], exc: Exception) -> None:
+        detail = getattr(exc, "detail", None)
+        if len(chunk) == 1:
+            self.report.outcomes[chunk[0].dataset_key] = UnitOutcome(
+                chunk[0].dataset_key, UnitStatus.FAILED, error=redact(f"rejected by Synapse: {_detail_text(detail)}")
+            )
+            return
+        # A DRF list error aligns with the request: failing items carry messages, good ones are empty.
+        if isinstance(detail, list) and len(detail) == len(chunk) and any(detail):
+            good = []
+            for r, item_error in zip(chunk, detail):
+                if item_error:
+                    self.report.outcomes[r.dataset_key] = UnitOutcome(
+                        r.dataset_key, UnitStatus.FAILED, error=redact(f"rejected by Synapse: {_detail_text(item_error)}")
+                    )
+                else:
+                    good.append(r)
+            if good:
+                self.send(good)
+            return
+        middle = len(chunk) // 2
+        for half in (chunk[:middle], chunk[middle:]):
+            self.send(half)
 
 
 def _match_response(chunk: list[UnitRequest], response: Any) -> dict[str, int | None]:
@@ -165,33 +233,6 @@ def _match_response(chunk: list[UnitRequest], response: Any) -> dict[str, int | 
         if key in created:
             created[str(key)] = item.get("id")
     return created
-
-
-def _split_rejected(
-    client: UnitClient, collection: int, chunk: list[UnitRequest], exc: Exception, *, ledger: Ledger, target: str, batch: str, report: CreationReport
-) -> None:
-    detail = getattr(exc, "detail", None)
-    if len(chunk) == 1:
-        report.outcomes[chunk[0].dataset_key] = UnitOutcome(
-            chunk[0].dataset_key, UnitStatus.FAILED, error=redact(f"rejected by Synapse: {_detail_text(detail)}")
-        )
-        return
-    # A DRF list error aligns with the request: failing items carry messages, good ones are empty.
-    if isinstance(detail, list) and len(detail) == len(chunk) and any(detail):
-        good = []
-        for r, item_error in zip(chunk, detail):
-            if item_error:
-                report.outcomes[r.dataset_key] = UnitOutcome(
-                    r.dataset_key, UnitStatus.FAILED, error=redact(f"rejected by Synapse: {_detail_text(item_error)}")
-                )
-            else:
-                good.append(r)
-        if good:
-            _create_chunk(client, collection, good, ledger=ledger, target=target, batch=batch, report=report)
-        return
-    middle = len(chunk) // 2
-    for half in (chunk[:middle], chunk[middle:]):
-        _create_chunk(client, collection, half, ledger=ledger, target=target, batch=batch, report=report)
 
 
 def _detail_text(detail: Any) -> str:

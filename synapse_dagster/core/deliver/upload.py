@@ -27,6 +27,7 @@ class FileStatus:
     UPLOADED = "uploaded"
     ALREADY_UPLOADED = "already_uploaded"
     FAILED = "failed"
+    REJECTED = "rejected"  # the content guard refused the staged copy: a data problem, not a delivery failure
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def upload_files(
                 outcome = []
                 if screen is not None:
                     unsafe = {fp: reason for fp, reason in ((f.fingerprint, screen(str(p))) for f, p in chunk) if reason}
-                    outcome += [_failed(unique[fp], reason) for fp, reason in unsafe.items()]
+                    outcome += [_failed(unique[fp], reason, FileStatus.REJECTED) for fp, reason in unsafe.items()]
                     chunk = [(f, p) for f, p in chunk if f.fingerprint not in unsafe]
                 outcome += _upload_slice(client, chunk, max_workers=max_workers, max_upload_retries=max_upload_retries)
                 ledger.record_files(
@@ -161,5 +162,5 @@ def _upload_slice(
     return outcome
 
 
-def _failed(f: SourceFile, error: str) -> FileUpload:
-    return FileUpload(f.relative_path, f.fingerprint, f.size, FileStatus.FAILED, error=error)
+def _failed(f: SourceFile, error: str, status: str = FileStatus.FAILED) -> FileUpload:
+    return FileUpload(f.relative_path, f.fingerprint, f.size, status, error=error)

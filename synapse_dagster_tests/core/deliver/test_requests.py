@@ -22,9 +22,15 @@ def test_requests_carry_the_confirmed_checksums_and_skip_units_with_a_missing_fi
         for f in (*ok.files.values(), half.files["image_1"])
     } | {half.files["label_1"].fingerprint: FileUpload("B/x.json", half.files["label_1"].fingerprint, 10,
                                                        FileStatus.FAILED, error="HTTP 403")}, seconds=1.0)
-    requests, skipped = unit_requests(BatchPlan("b", [ok, half, held], []), uploads)
+    wanted = unit_requests(BatchPlan("b", [ok, half, held], []), uploads)
+    requests, skipped = wanted.requests, wanted.skipped
     assert [r.dataset_key for r in requests] == ["b/A"]
     assert requests[0].files == {"image_1": {"checksum": "sha-A/x.png", "path": "A/x.png"},
                                  "label_1": {"checksum": "sha-A/x.json", "path": "A/x.json"}}
     assert requests[0].payload(5) == {"data_collection": 5, "files": requests[0].files, "meta": {"dataset_key": "b/A"}}
-    assert skipped == [("b/B", ["label_1: HTTP 403"])]
+    assert skipped == [("b/B", ["label_1: HTTP 403"])] and wanted.held_back == []
+
+    rejected = FileUpload("B/x.json", half.files["label_1"].fingerprint, 10, FileStatus.REJECTED, error="unsafe")
+    uploads.files[rejected.fingerprint] = rejected
+    wanted = unit_requests(BatchPlan("b", [ok, half], []), uploads)
+    assert wanted.skipped == [] and wanted.held_back == [("b/B", ["label_1: unsafe"])]
