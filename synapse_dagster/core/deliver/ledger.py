@@ -39,6 +39,12 @@ create table if not exists units (
     primary key (target, data_collection, dataset_key)
 );
 create index if not exists units_pending on units (target, data_collection, status);
+create table if not exists attempted_files (
+    target text not null,
+    fingerprint text not null,
+    attempted_at real not null,
+    primary key (target, fingerprint)
+);
 """
 
 
@@ -101,11 +107,29 @@ class Ledger:
 
     def record_files(self, target: str, confirmed: Iterable[tuple[str, ConfirmedFile]]) -> None:
         now = time.time()
+        rows = [(target, fp, c.checksum, c.data_file_id, c.size, now) for fp, c in confirmed]
         with self._tx() as conn:
-            conn.executemany(
-                "insert or replace into uploaded_files values (?, ?, ?, ?, ?, ?)",
-                [(target, fp, c.checksum, c.data_file_id, c.size, now) for fp, c in confirmed],
-            )
+            conn.executemany("insert or replace into uploaded_files values (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("delete from attempted_files where target = ? and fingerprint = ?",
+                             [(target, row[1]) for row in rows])
+
+    def mark_files_attempted(self, target: str, fingerprints: Iterable[str]) -> None:
+        """Written before an upload request: if its answer never arrives, the next run asks the server first."""
+        now = time.time()
+        with self._tx() as conn:
+            conn.executemany("insert or replace into attempted_files values (?, ?, ?)",
+                             [(target, fp, now) for fp in fingerprints])
+
+    def attempted_files(self, target: str, fingerprints: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        with self._lock:
+            for chunk in _chunks(list(fingerprints), 500):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"select fingerprint from attempted_files where target = ? and fingerprint in ({marks})",
+                    [target, *chunk])
+                found.update(r[0] for r in rows)
+        return found
 
     # --- units ----------------------------------------------------------------------------------
 

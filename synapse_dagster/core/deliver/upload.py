@@ -7,6 +7,8 @@ slice's files failed and the rest goes on; per-file failures come back from the 
 
 from __future__ import annotations
 
+import hashlib
+import random
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -21,6 +23,11 @@ from synapse_dagster.core.deliver.ledger import ConfirmedFile, Ledger
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.plan.screening import unsafe_reason
 from synapse_dagster.core.sources.staging import Stage
+
+
+SLICE_ATTEMPTS = 3
+SLICE_RETRY_DELAY = 1.0  # seconds, doubled per attempt, full jitter
+REQUEST_FAILED = "upload request failed"
 
 
 class FileStatus:
@@ -91,24 +98,15 @@ def upload_files(
         f = unique[fp]
         results[fp] = FileUpload(f.relative_path, fp, f.size, FileStatus.ALREADY_UPLOADED, c.checksum, c.data_file_id)
     todo = [f for fp, f in unique.items() if fp not in confirmed]
+    uncertain = ledger.attempted_files(target, [f.fingerprint for f in todo])
     done = 0
     failures = stage_failures if stage_failures is not None else {}
+    transfer = _Transfer(client, ledger, target, screen, uncertain, max_workers, max_upload_retries)
     with stage(todo) as slices:
         for paths in slices:
             staged = [(unique[fp], path) for fp, path in paths.items()]
             for start in range(0, len(staged), slice_size):
-                chunk = staged[start : start + slice_size]
-                outcome = []
-                if screen is not None:
-                    unsafe = {fp: reason for fp, reason in ((f.fingerprint, screen(str(p))) for f, p in chunk) if reason}
-                    outcome += [_failed(unique[fp], reason, FileStatus.REJECTED) for fp, reason in unsafe.items()]
-                    chunk = [(f, p) for f, p in chunk if f.fingerprint not in unsafe]
-                outcome += _upload_slice(client, chunk, max_workers=max_workers, max_upload_retries=max_upload_retries)
-                ledger.record_files(
-                    target,
-                    [(u.fingerprint, ConfirmedFile(u.checksum or "", u.data_file_id, u.size))
-                     for u in outcome if u.status == FileStatus.UPLOADED],
-                )
+                outcome = transfer.deliver(staged[start : start + slice_size])
                 results.update({u.fingerprint: u for u in outcome})
                 done += len(outcome)
                 if on_slice_done:
@@ -119,6 +117,78 @@ def upload_files(
     for fp, f in unique.items():  # a file the stage silently skipped is a failure, never a gap
         results.setdefault(fp, _failed(f, "was not staged for upload; re-run the batch"))
     return UploadReport(files=results, seconds=time.monotonic() - started)
+
+
+class _Transfer:
+    """One chunk at a time: screen, ask Synapse about files a lost answer left uncertain, upload the rest, record.
+
+    A file is marked *attempted* in the ledger before its upload request and *confirmed* after the answer, so a
+    lost confirm answer, a 5xx or a kill in between leaves a trace: before such a file is sent again, its SHA1 is
+    looked up on the server (``verify_data_files_checksums``), and a file that did land is not uploaded twice.
+    """
+
+    def __init__(self, client: BulkUploader, ledger: Ledger, target: str, screen: Callable[[str], str | None] | None,
+                 uncertain: set[str], max_workers: int, max_upload_retries: int) -> None:
+        self.client, self.ledger, self.target, self.screen, self.uncertain = client, ledger, target, screen, uncertain
+        self.max_workers, self.max_upload_retries = max_workers, max_upload_retries
+
+    def deliver(self, chunk: list[tuple[SourceFile, Path]]) -> list[FileUpload]:
+        outcome: list[FileUpload] = []
+        if self.screen is not None:
+            unsafe = {f.fingerprint: reason for f, p in chunk if (reason := self.screen(str(p)))}
+            outcome += [_failed(f, unsafe[f.fingerprint], FileStatus.REJECTED) for f, _ in chunk if f.fingerprint in unsafe]
+            chunk = [(f, p) for f, p in chunk if f.fingerprint not in unsafe]
+        doubtful = [(f, p) for f, p in chunk if f.fingerprint in self.uncertain]
+        if doubtful:
+            known = found_on_server(self.client, doubtful, FileStatus.ALREADY_UPLOADED)
+            outcome += known
+            settled = {u.fingerprint for u in known}
+            chunk = [(f, p) for f, p in chunk if f.fingerprint not in settled]
+        outcome += self._send(chunk)
+        landed = [u for u in outcome if u.status in (FileStatus.UPLOADED, FileStatus.ALREADY_UPLOADED) and u.checksum]
+        self.ledger.record_files(self.target, [(u.fingerprint, ConfirmedFile(u.checksum or "", u.data_file_id, u.size))
+                                               for u in landed])
+        return outcome
+
+
+    def _send(self, chunk: list[tuple[SourceFile, Path]]) -> list[FileUpload]:
+        """Upload, and send failed files again (with backoff) up to ``SLICE_ATTEMPTS`` times. That is safe: a file
+        whose PUT failed was never confirmed (the SDK confirms only finished PUTs, and does not retry multipart
+        parts), and one whose whole request failed was looked up on the server first and is not there."""
+        outcome: list[FileUpload] = []
+        for attempt in range(1, SLICE_ATTEMPTS + 1):
+            self.ledger.mark_files_attempted(self.target, [f.fingerprint for f, _ in chunk])
+            sent = _upload_slice(self.client, chunk, max_workers=self.max_workers,
+                                 max_upload_retries=self.max_upload_retries)
+            again = {u.fingerprint for u in sent if u.status == FileStatus.FAILED}
+            if not again or attempt == SLICE_ATTEMPTS:
+                return outcome + sent
+            outcome += [u for u in sent if u.fingerprint not in again]
+            chunk = [(f, p) for f, p in chunk if f.fingerprint in again]
+            time.sleep(random.uniform(0, SLICE_RETRY_DELAY * 2 ** (attempt - 1)))
+        return outcome
+
+
+def found_on_server(client: Any, chunk: list[tuple[SourceFile, Path]], status: str) -> list[FileUpload]:
+    """The files of ``chunk`` whose bytes Synapse already holds (looked up by SHA1, the checksum confirms carry);
+    files that could not be looked up come back as failed, never as 'not there' (that could duplicate them)."""
+    try:
+        sha1 = {f.fingerprint: _sha1(p) for f, p in chunk}
+        existing = set((client.verify_data_files_checksums(sorted(set(sha1.values()))) or {}).get("existing_checksums", []))
+    except Exception as exc:
+        reason = redact(f"{type(exc).__name__}: {exc}")
+        return [_failed(f, f"could not check whether an earlier upload landed ({reason}); re-run the batch")
+                for f, _ in chunk]
+    return [FileUpload(f.relative_path, f.fingerprint, f.size, status, sha1[f.fingerprint])
+            for f, _ in chunk if sha1[f.fingerprint] in existing]
+
+
+def _sha1(path: Path) -> str:
+    digest = hashlib.sha1(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _upload_slice(
@@ -143,9 +213,12 @@ def _upload_slice(
         if len(kept) == len(chunk):
             return [_failed(f, "the SDK content guard refused the upload") for f, _ in chunk]
         return failed + _upload_slice(client, kept, max_workers=max_workers, max_upload_retries=max_upload_retries)
-    except Exception as exc:  # the presigned-request or confirm call failed as a whole
+    except Exception as exc:  # the presigned-request or confirm call failed as a whole: what landed is unknown
         reason = redact(f"{type(exc).__name__}: {exc}")
-        return [_failed(f, f"upload request failed: {reason}") for f, _ in chunk]
+        landed = found_on_server(client, chunk, FileStatus.UPLOADED)
+        settled = {u.fingerprint for u in landed if u.status == FileStatus.UPLOADED}
+        return [u for u in landed if u.status == FileStatus.UPLOADED] + [
+            _failed(f, f"{REQUEST_FAILED}: {reason}") for f, _ in chunk if f.fingerprint not in settled]
     outcome: list[FileUpload] = []
     for result in getattr(response, "results", []) or []:
         f = by_path.pop(str(result.file_key), None)

@@ -1,0 +1,81 @@
+"""Exactly once under faults on the upload endpoints: asking for presigned URLs, the storage PUT (single and
+multipart) and the confirm. Whatever each answers, the run ends with one data file per distinct file and one unit
+per valid unit, counted from the sandbox's state; when a confirm's answer is lost, Synapse is asked (by SHA1)
+before anything is sent again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import dagster as dg
+import pytest
+
+from synapse_dagster_tests.defs.test_ingest_end_to_end import make_pipeline, run
+from synapse_sandbox.demo_data import generate_batch
+
+UNITS = 6
+ENDPOINTS = {
+    "presign": {"method": "POST", "path": "^data_files/presigned_upload/upload/$"},
+    "put": {"method": "PUT", "path": "^_storage/upload/"},
+    "confirm": {"method": "POST", "path": "^data_files/presigned_upload/confirm_upload/$"},
+}
+ACTIONS = {
+    "503-before": {"action": "error", "status": 503, "times": 2},
+    "500-after": {"action": "error_after_commit", "status": 500, "times": 1},
+    "504-after": {"action": "error_after_commit", "status": 504, "times": 1},
+    "lost-answer": {"action": "lose_response", "times": 1},
+    "429": {"action": "rate_limit", "retry_after": 1, "times": 1},
+}
+CASES = [(e, a) for e in ENDPOINTS for a in ACTIONS]
+
+
+def distinct_batch(root, seed: int, image_size: int) -> None:
+    """A batch whose every file's bytes appear nowhere else in the sandbox (labels carry the case's seed)."""
+    generate_batch(root, units=UNITS, seed=seed, image_size=image_size, defects=False)
+    for label in root.glob("*/label.json"):
+        label.write_text(json.dumps({**json.loads(label.read_text()), "case": seed}))
+
+
+def run_with_fault(tmp_path, sandbox, collection, seed: int, rules: list[dict],
+                   image_size: int = 24) -> tuple[dg.ExecuteInProcessResult, int]:
+    distinct_batch(tmp_path / "incoming" / "b001", seed, image_size)
+    defs, _ = make_pipeline(tmp_path, collection)
+    files_before = sandbox.stats()["counts"]["data_files"]
+    sandbox.set_faults(rules)
+    try:
+        with dg.instance_for_test() as instance:
+            result = run(defs, instance)
+    finally:
+        sandbox.set_faults([])
+    return result, sandbox.stats()["counts"]["data_files"] - files_before
+
+
+def assert_exact(sandbox, collection: int, result, new_files: int) -> None:
+    assert result.success
+    units = Counter(u["meta"]["dataset_key"] for u in sandbox.units(collection))
+    assert len(units) == UNITS and set(units.values()) == {1}, units
+    assert new_files == 2 * UNITS  # every file's bytes are distinct (seeded per case): one data file each
+
+
+@pytest.mark.parametrize(("endpoint", "action"), CASES, ids=[f"{e}-{a}" for e, a in CASES])
+def test_each_fault_on_each_upload_endpoint_ends_exact(tmp_path, synapse_env, collection, endpoint, action):
+    seed = 1000 + CASES.index((endpoint, action))
+    result, new_files = run_with_fault(tmp_path, synapse_env, collection, seed,
+                                       [{"match": ENDPOINTS[endpoint], **ACTIONS[action]}])
+    assert_exact(synapse_env, collection, result, new_files)
+
+
+@pytest.mark.parametrize("action", sorted(ACTIONS))
+def test_each_fault_on_a_multipart_part_ends_exact(tmp_path, synapse_env, collection, action):
+    synapse_env.admin("PUT", "config", {"multipart_threshold": 1024, "part_size": 1024})
+    try:
+        seed = 2000 + sorted(ACTIONS).index(action)
+        result, new_files = run_with_fault(tmp_path, synapse_env, collection, seed,
+                                           [{"match": ENDPOINTS["put"], **ACTIONS[action]}], image_size=64)
+    finally:
+        synapse_env.admin("PUT", "config", {"multipart_threshold": 100 * 2**20, "part_size": 100 * 2**20})
+    assert_exact(synapse_env, collection, result, new_files)
+    parts = [u for u in result.output_for_node("xray__uploaded_files").files.values() if u.size > 1024]
+    assert parts, "the batch must hold files big enough to go multipart"
