@@ -79,3 +79,36 @@ def test_each_fault_on_a_multipart_part_ends_exact(tmp_path, synapse_env, collec
     assert_exact(synapse_env, collection, result, new_files)
     parts = [u for u in result.output_for_node("xray__uploaded_files").files.values() if u.size > 1024]
     assert parts, "the batch must hold files big enough to go multipart"
+
+
+MIXED = [
+    {"match": {"method": method, "path": path}, **fault}
+    for method, path in (("POST", "^data_files/presigned_upload/"), ("PUT", "^_storage/upload/"), ("POST", "^data_units/$"))
+    for fault in ({"action": "error", "status": 503, "probability": 0.10},
+                  {"action": "rate_limit", "retry_after": 1, "probability": 0.05},
+                  {"action": "lose_response", "probability": 0.02},
+                  {"action": "error_after_commit", "status": 502, "probability": 0.01})
+]
+
+
+def test_a_mixed_run_of_3000_files_under_random_faults_ends_exact(tmp_path, synapse_env, collection):
+    """About 10% 503, 5% 429, 2% lost answers and 1% 502 after commit on every write endpoint, at random."""
+    units = 1500
+    root = tmp_path / "incoming" / "b001"
+    generate_batch(root, units=units, seed=77, image_size=4, defects=False)
+    for label in root.glob("*/label.json"):
+        label.write_text(json.dumps({**json.loads(label.read_text()), "case": "mixed"}))
+    defs, _ = make_pipeline(tmp_path, collection, creating_data_unit_batch_size=100, upload_max_workers=16)
+    files_before = synapse_env.stats()["counts"]["data_files"]
+    synapse_env.set_faults(MIXED)
+    try:
+        with dg.instance_for_test() as instance:
+            result = run(defs, instance)
+            fired = synapse_env.admin("GET", "faults")
+    finally:
+        synapse_env.set_faults([])
+    assert sum(rule.get("fired", 0) for rule in fired["rules"]) > 50, fired  # the faults really happened
+    assert result.success
+    landed = Counter(u["meta"]["dataset_key"] for u in synapse_env.units(collection))
+    assert len(landed) == units and set(landed.values()) == {1}
+    assert synapse_env.stats()["counts"]["data_files"] - files_before == 2 * units
