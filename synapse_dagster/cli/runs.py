@@ -45,9 +45,19 @@ def run_batch(pipeline_file: Path, batch: str, *, pipeline: str, dry_run: bool =
                 asset_selection=[asset_key(config, name) for name in DRY_RUN_ASSETS],
             )
     instance = dg.DagsterInstance.get()
-    if not instance.has_dynamic_partition(partitions.name, batch):
-        instance.add_dynamic_partitions(partitions.name, [batch])
+    register_batch(instance, partitions.name, batch)
     return job.execute_in_process(instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet)
+
+
+def register_batch(instance: dg.DagsterInstance, partitions: str, batch: str) -> None:
+    """Add the partition unless it exists; two launches of one batch may race to add it, and both must go on."""
+    if instance.has_dynamic_partition(partitions, batch):
+        return
+    try:
+        instance.add_dynamic_partitions(partitions, [batch])
+    except Exception:
+        if not instance.has_dynamic_partition(partitions, batch):
+            raise
 
 
 def output_of(result: dg.ExecuteInProcessResult, pipeline: str, name: str) -> Any:

@@ -20,6 +20,7 @@ import dagster as dg
 from synapse_dagster.config.models import BatchMode, PipelineConfig
 from synapse_dagster.core.batches.keys import BatchKeyError, check_batch_key
 from synapse_dagster.core.batches.windows import WindowSpec
+from synapse_dagster.core.deliver.claims import batch_claim, claimant
 from synapse_dagster.core.deliver.creation import create_units
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.deliver.requests import unit_requests
@@ -60,6 +61,14 @@ class Step:
     def ledger(self) -> Ledger:
         state: IngestStateResource = self.context.resources.ingest_state
         return state.ledger()
+
+    @contextlib.contextmanager
+    def delivering(self, ledger: Ledger) -> Iterator[None]:
+        """Hold the batch's delivery claim: a second launch of the same batch waits here, then finds it done."""
+        scope = f"collection {self.pipeline.data_collection}, batch {self.batch}"
+        with batch_claim(ledger, self.synapse.credentials().target, scope, claimant(self.context.run.run_id),
+                         on_wait=lambda: self.context.log.info(f"another run is delivering {scope}; waiting for it")):
+            yield
 
     def roots(self) -> list[SourceRoot]:
         sources: SourcesResource = self.context.resources.sources
@@ -147,7 +156,7 @@ def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadRep
     with step.failing_clearly(SourceError):
         roots = step.roots()
     failures: dict[str, str] = {}
-    with step.ledger() as ledger, tempfile.TemporaryDirectory(prefix="synapse-staging-") as workdir:
+    with step.ledger() as ledger, step.delivering(ledger), tempfile.TemporaryDirectory(prefix="synapse-staging-") as workdir:
         report = upload_files(
             synapse.client(), files, ledger=ledger, target=synapse.credentials().target,
             stage=stage_by_root(roots, Path(workdir), pipeline.staging_max_mb * 2**20, failures),
@@ -163,7 +172,7 @@ def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadRep
 def created_units(step: Step, validated_meta: BatchPlan, uploaded_files: UploadReport) -> dg.Output:
     pipeline, synapse = step.pipeline, step.synapse
     wanted = unit_requests(validated_meta, uploaded_files)
-    with step.ledger() as ledger:
+    with step.ledger() as ledger, step.delivering(ledger):
         report = create_units(synapse.client(), pipeline.data_collection, wanted.requests, ledger=ledger,
                               target=synapse.credentials().target, batch=step.batch,
                               batch_size=pipeline.creating_data_unit_batch_size)

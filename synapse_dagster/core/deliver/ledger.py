@@ -10,6 +10,7 @@ instead of guessing.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -39,6 +40,15 @@ create table if not exists units (
     primary key (target, data_collection, dataset_key)
 );
 create index if not exists units_pending on units (target, data_collection, status);
+create table if not exists batch_claims (
+    target text not null,
+    scope text not null,
+    owner text not null,
+    host text not null,
+    pid integer not null,
+    heartbeat_at real not null,
+    primary key (target, scope)
+);
 create table if not exists attempted_files (
     target text not null,
     fingerprint text not null,
@@ -194,3 +204,56 @@ class Ledger:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """Who holds a claim: a run (its id), on a host, in a process; a claim whose process is gone on this host, or
+    whose heartbeat is older than the lease, is free again."""
+
+    owner: str
+    host: str
+    pid: int
+
+
+def _claim_is_free(row: tuple[str, str, int, float] | None, me: Claimant, now: float, lease: float) -> bool:
+    if row is None:
+        return True
+    owner, host, pid, heartbeat_at = row
+    if owner == me.owner or heartbeat_at < now - lease:
+        return True
+    return host == me.host and not _process_alive(pid)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def try_claim(ledger: Ledger, target: str, scope: str, me: Claimant, lease: float) -> bool:
+    """Take ``scope`` (e.g. one batch of one collection) for ``me`` unless a live claimant holds it."""
+    now = time.time()
+    with ledger._tx() as conn:
+        row = conn.execute("select owner, host, pid, heartbeat_at from batch_claims where target = ? and scope = ?",
+                           (target, scope)).fetchone()
+        if not _claim_is_free(row, me, now, lease):
+            return False
+        conn.execute("insert or replace into batch_claims values (?, ?, ?, ?, ?, ?)",
+                     (target, scope, me.owner, me.host, me.pid, now))
+        return True
+
+
+def renew_claim(ledger: Ledger, target: str, scope: str, me: Claimant) -> None:
+    with ledger._tx() as conn:
+        conn.execute("update batch_claims set heartbeat_at = ? where target = ? and scope = ? and owner = ?",
+                     (time.time(), target, scope, me.owner))
+
+
+def release_claim(ledger: Ledger, target: str, scope: str, me: Claimant) -> None:
+    with ledger._tx() as conn:
+        conn.execute("delete from batch_claims where target = ? and scope = ? and owner = ?", (target, scope, me.owner))

@@ -1,0 +1,96 @@
+"""Two launches of the same batch at once (two sensor ticks, a click during a backfill) do the work once.
+
+Two real ``synapse-dagster ingest`` processes share the Dagster instance and the ledger, as two runs launched by
+one daemon do; the second waits on the batch's delivery claim and then finds everything done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import yaml
+
+from synapse_sandbox.demo_data import generate_batch
+
+UNITS = 40
+
+
+def test_two_simultaneous_ingests_of_one_batch_create_everything_once(tmp_path, synapse_env, collection):
+    root = tmp_path / "incoming" / "b001"
+    generate_batch(root, units=UNITS, seed=91, image_size=32, defects=False)
+    for label in root.glob("*/label.json"):
+        label.write_text(json.dumps({**json.loads(label.read_text()), "case": "double-launch"}))
+    pipelines = tmp_path / "pipelines.yaml"
+    pipelines.write_text(yaml.safe_dump({"pipelines": [{
+        "name": "twice", "data_collection": collection, "storage": 1, "source": {"path": "./incoming"},
+        "metadata": {"key_column": "patient_id"}, "creating_data_unit_batch_size": 5, "upload_max_workers": 2}]}))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SYNAPSE_DAGSTER_STATE_DIR": str(tmp_path / "state")}
+    command = [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipelines", str(pipelines),
+               "--pipeline", "twice", "--batch", "b001"]
+    files_before = synapse_env.stats()["counts"]["data_files"]
+    # Slow every upload a little so the two runs overlap for certain.
+    synapse_env.set_faults([{"match": {"method": "PUT", "path": "^_storage/upload/"}, "action": "latency", "latency_ms": 50}])
+    try:
+        runs = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True) for _ in range(2)]
+        outputs = [r.communicate(timeout=300)[0] for r in runs]
+    finally:
+        synapse_env.set_faults([])
+    assert [r.returncode for r in runs] == [0, 0], outputs
+    landed = Counter(u["meta"]["dataset_key"] for u in synapse_env.units(collection))
+    assert len(landed) == UNITS and set(landed.values()) == {1}
+    assert synapse_env.stats()["counts"]["data_files"] - files_before == 2 * UNITS
+    created = sorted(line.split(":")[1].split(";")[0].strip() for out in outputs for line in out.splitlines()
+                     if line.strip().startswith("data units created"))
+    assert created == ["0", str(UNITS)], outputs  # one run did the work, the other found it done
+
+
+def test_a_run_killed_mid_upload_lets_go_and_the_rerun_ends_exact(tmp_path, synapse_env, collection):
+    """SIGKILL while PUTs are in flight: the claim's process is gone, so the re-run starts at once and resumes."""
+    import signal
+    import sqlite3
+    import time
+
+    root = tmp_path / "incoming" / "b001"
+    generate_batch(root, units=UNITS, seed=92, image_size=32, defects=False)
+    for label in root.glob("*/label.json"):
+        label.write_text(json.dumps({**json.loads(label.read_text()), "case": "killed"}))
+    pipelines = tmp_path / "pipelines.yaml"
+    pipelines.write_text(yaml.safe_dump({"pipelines": [{
+        "name": "killed", "data_collection": collection, "storage": 1, "source": {"path": "./incoming"},
+        "metadata": {"key_column": "patient_id"}, "upload_max_workers": 2}]}))
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "SYNAPSE_DAGSTER_STATE_DIR": str(tmp_path / "state")}
+    command = [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipelines", str(pipelines),
+               "--pipeline", "killed", "--batch", "b001"]
+    files_before = synapse_env.stats()["counts"]["data_files"]
+    puts_before = synapse_env.stats()["requests"].get("PUT _storage/upload/<path:file_key>", 0)
+    synapse_env.set_faults([{"match": {"method": "PUT", "path": "^_storage/upload/"}, "action": "latency", "latency_ms": 200}])
+    victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while synapse_env.stats()["requests"].get("PUT _storage/upload/<path:file_key>", 0) - puts_before < 6:
+            assert time.monotonic() < deadline and victim.poll() is None, "the run never started uploading"
+            time.sleep(0.2)
+        with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:
+            assert db.execute("select count(*) from batch_claims").fetchone()[0] == 1  # it holds the batch
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    finally:
+        synapse_env.set_faults([])
+    started = time.monotonic()
+    rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert time.monotonic() - started < 60  # it did not wait out the dead run's lease
+    landed = Counter(u["meta"]["dataset_key"] for u in synapse_env.units(collection))
+    assert len(landed) == UNITS and set(landed.values()) == {1}
+    assert synapse_env.stats()["counts"]["data_files"] - files_before == 2 * UNITS
