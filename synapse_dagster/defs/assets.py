@@ -24,6 +24,7 @@ from synapse_dagster.core.deliver.claims import batch_claim, claimant
 from synapse_dagster.core.deliver.creation import create_units
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.deliver.requests import unit_requests
+from synapse_dagster.core.deliver.tasks import create_tasks
 from synapse_dagster.core.deliver.upload import FileStatus, UploadReport, upload_files
 from synapse_dagster.core.meta.sheet_files import load_sheet, reserved_paths
 from synapse_dagster.core.meta.sheets import MetadataError
@@ -176,6 +177,10 @@ def created_units(step: Step, validated_meta: BatchPlan, uploaded_files: UploadR
         report = create_units(synapse.client(), pipeline.data_collection, wanted.requests, ledger=ledger,
                               target=synapse.credentials().target, batch=step.batch,
                               batch_size=pipeline.creating_data_unit_batch_size)
+        if pipeline.project:
+            report.tasks = create_tasks(synapse.client(), pipeline.project, report.unit_ids(), ledger=ledger,
+                                        target=synapse.credentials().target,
+                                        batch_size=pipeline.creating_data_unit_batch_size)
     report.skipped, report.held_back = wanted.skipped, wanted.held_back
     return dg.Output(report, metadata=metadata.created_units(
         report, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection))

@@ -57,8 +57,11 @@ def _all_created(pipeline: PipelineConfig, report: CreationReport, inputs: Mappi
     problems = len(report.by_status(UnitStatus.FAILED)) + len(report.skipped)
     missing = f"; {problems} did not make it (re-run the batch to retry them)" if problems else ""
     held = f"; {len(report.held_back)} held back by the content guard once staged" if report.held_back else ""
-    return Verdict(problems == 0, dg.AssetCheckSeverity.ERROR, f"{landed} of {valid} valid units exist{missing}{held}",
-                   {"missing_units": problems, "held_back_after_staging": len(report.held_back)})
+    no_task = len(report.tasks.failed) if report.tasks is not None else 0
+    tasks = f"; {no_task} have no task in project {pipeline.project} (re-run to retry)" if no_task else ""
+    return Verdict(problems == 0 and no_task == 0, dg.AssetCheckSeverity.ERROR,
+                   f"{landed} of {valid} valid units exist{missing}{held}{tasks}",
+                   {"missing_units": problems, "held_back_after_staging": len(report.held_back), "units_without_task": no_task})
 
 
 CHECKS: tuple[Check, ...] = (

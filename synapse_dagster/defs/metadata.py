@@ -168,8 +168,16 @@ def created_units(report: CreationReport, plan: BatchPlan, *, host: str, collect
         "reconciled_with_server": report.reconciled,
         "create_requests": report.requests_sent,
         "collection_api": collection_link(host, collection_id),
+        **_task_figures(report),
         "units": table(rows, [("dataset_key", "string"), ("status", "string"), ("unit_id", "int"), ("error", "string")]),
     }
+
+
+def _task_figures(report: CreationReport) -> dict[str, Any]:
+    tasks = report.tasks
+    if tasks is None:
+        return {}
+    return {"tasks_created": len(tasks.created), "tasks_existing": len(tasks.existing), "tasks_failed": len(tasks.failed)}
 
 
 def _json(value: object) -> str:

@@ -51,6 +51,11 @@ class CreationReport:
     requests_sent: int = 0
     skipped: list[tuple[str, list[str]]] = field(default_factory=list)  # (dataset_key, why) never requested
     held_back: list[tuple[str, list[str]]] = field(default_factory=list)  # refused by the content guard once staged
+    tasks: Any = None  # a TaskReport when the pipeline names a project
+
+    def unit_ids(self) -> list[int]:
+        return [o.unit_id for o in self.outcomes.values()
+                if o.status in (UnitStatus.CREATED, UnitStatus.EXISTING) and o.unit_id is not None]
 
     def by_status(self, status: str) -> list[UnitOutcome]:
         return [o for o in self.outcomes.values() if o.status == status]

@@ -40,6 +40,15 @@ create table if not exists units (
     primary key (target, data_collection, dataset_key)
 );
 create index if not exists units_pending on units (target, data_collection, status);
+create table if not exists tasks (
+    target text not null,
+    project integer not null,
+    data_unit integer not null,
+    status text not null check (status in ('pending', 'created')),
+    task_id integer,
+    updated_at real not null,
+    primary key (target, project, data_unit)
+);
 create table if not exists batch_claims (
     target text not null,
     scope text not null,
@@ -122,6 +131,35 @@ class Ledger:
             conn.executemany("insert or replace into uploaded_files values (?, ?, ?, ?, ?, ?)", rows)
             conn.executemany("delete from attempted_files where target = ? and fingerprint = ?",
                              [(target, row[1]) for row in rows])
+
+    # --- tasks ----------------------------------------------------------------------------------
+
+    def task_states(self, target: str, project: int, units: Iterable[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        with self._lock:
+            for chunk in _chunks(list(units), 500):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"select data_unit, status from tasks where target = ? and project = ? and data_unit in ({marks})",
+                    [target, project, *chunk])
+                found.update((unit, status) for unit, status in rows)
+        return found
+
+    def knows_project(self, target: str, project: int) -> bool:
+        with self._lock:
+            return self._conn.execute("select 1 from tasks where target = ? and project = ? limit 1",
+                                      (target, project)).fetchone() is not None
+
+    def mark_tasks(self, target: str, project: int, units: Iterable[tuple[int, int | None]], status: str) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.executemany("insert or replace into tasks values (?, ?, ?, ?, ?, ?)",
+                             [(target, project, unit, status, task, now) for unit, task in units])
+
+    def clear_pending_tasks(self, target: str, project: int, units: Iterable[int]) -> None:
+        with self._tx() as conn:
+            conn.executemany("delete from tasks where target = ? and project = ? and data_unit = ? and status = 'pending'",
+                             [(target, project, u) for u in units])
 
     def mark_files_attempted(self, target: str, fingerprints: Iterable[str]) -> None:
         """Written before an upload request: if its answer never arrives, the next run asks the server first."""
