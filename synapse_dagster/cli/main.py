@@ -114,6 +114,42 @@ def backfill(pipelines: str | None, pipeline: str, first: str | None, last: str 
     sys.exit(1 if failed else 0)
 
 
+@cli.command(help="List the units that failed for good (stage, reason, HTTP status, attempts), of one batch or all.")
+@pipelines_option
+@pipeline_option
+@click.option("--batch", default=None, metavar="KEY", help="only this batch")
+def failed(pipelines: str | None, pipeline: str, batch: str | None) -> None:
+    from synapse_dagster.cli.runs import dead_letter_rows
+
+    rows = dead_letter_rows(pipeline_file_path(pipelines), pipeline, batch)
+    for batch_key, key, stage, reason, status, attempts in rows:
+        click.echo(f"{batch_key}\t{key}\t{stage}\t{status or '-'}\t{attempts}\t{reason}")
+    click.echo(f"{len(rows)} unit(s) failed for good" + (f" in batch {batch}" if batch else "")
+               + ("; 'retry-failed' redoes just those" if rows else ""))
+
+
+@cli.command(name="retry-failed", help="Run again the batches holding units that failed for good; only those units "
+             "are redone (everything else is already recorded as delivered). Exits 1 if any still fails.")
+@pipelines_option
+@pipeline_option
+@click.option("--batch", default=None, metavar="KEY", help="only this batch")
+def retry_failed(pipelines: str | None, pipeline: str, batch: str | None) -> None:
+    from synapse_dagster.cli.report import print_report
+    from synapse_dagster.cli.runs import dead_letter_rows, run_batch
+
+    path = pipeline_file_path(pipelines)
+    batches = sorted({row[0] for row in dead_letter_rows(path, pipeline, batch)})
+    if not batches:
+        click.echo("nothing to retry: no unit failed for good")
+        return
+    results = [run_batch(path, key, pipeline=pipeline) for key in batches]
+    for key, result in zip(batches, results):
+        print_report(result, pipeline, title=f"retry of pipeline {pipeline}, batch {key}")
+    left = dead_letter_rows(path, pipeline, batch)
+    click.echo(f"{len(left)} unit(s) still failed for good")
+    sys.exit(0 if all(r.success for r in results) and not left else 1)
+
+
 @cli.command(help="Check the pipeline file and print its pipelines, or with --json-schema the file's JSON Schema.")
 @pipelines_option
 @click.option("--json-schema", "as_schema", is_flag=True, help="print the JSON Schema editors can validate the file with")

@@ -90,3 +90,15 @@ def ready_batches(config: PipelineConfig, base_dir: Path) -> list[tuple[str, boo
             ok, why = watcher.readiness(name)
             out.append((name, ok, why))
     return out
+
+
+def dead_letter_rows(pipeline_file: Path, pipeline: str, batch: str | None) -> list[tuple]:
+    """The ledger's dead letters of ``pipeline`` on the Synapse the environment points at."""
+    from synapse_dagster.core.deliver.ledger import Ledger
+    from synapse_dagster.core.synapse.credentials import resolve_credentials
+    from synapse_dagster.definitions import default_state_dir
+
+    config = find_pipeline(pipeline_file, pipeline)
+    target = resolve_credentials().target
+    with Ledger(default_state_dir(pipeline_file) / "ledger.sqlite3") as ledger:
+        return ledger.dead_letters(target, config.data_collection, batch)

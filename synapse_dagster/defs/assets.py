@@ -21,7 +21,7 @@ from synapse_dagster.config.models import BatchMode, PipelineConfig
 from synapse_dagster.core.batches.keys import BatchKeyError, check_batch_key
 from synapse_dagster.core.batches.windows import WindowSpec
 from synapse_dagster.core.deliver.claims import batch_claim, claimant
-from synapse_dagster.core.deliver.creation import create_units
+from synapse_dagster.core.deliver.creation import create_units, dead_letters
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.deliver.requests import unit_requests
 from synapse_dagster.core.deliver.tasks import create_tasks
@@ -177,10 +177,12 @@ def created_units(step: Step, validated_meta: BatchPlan, uploaded_files: UploadR
         report = create_units(synapse.client(), pipeline.data_collection, wanted.requests, ledger=ledger,
                               target=synapse.credentials().target, batch=step.batch,
                               batch_size=pipeline.creating_data_unit_batch_size)
+        report.skipped, report.held_back = wanted.skipped, wanted.held_back
+        ledger.record_dead_letters(synapse.credentials().target, pipeline.data_collection, step.batch,
+                                   dead_letters(report), [k for k, o in report.outcomes.items() if o.status != "failed"])
         if pipeline.project:
             report.tasks = create_tasks(synapse.client(), pipeline.project, report.unit_ids(), ledger=ledger,
                                         target=synapse.credentials().target,
                                         batch_size=pipeline.creating_data_unit_batch_size)
-    report.skipped, report.held_back = wanted.skipped, wanted.held_back
     return dg.Output(report, metadata=metadata.created_units(
         report, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection))

@@ -42,6 +42,8 @@ class UnitOutcome:
     status: str
     unit_id: int | None = None
     error: str | None = None
+    status_code: int | None = None  # the HTTP status of the last failed attempt
+    attempts: int = 0
 
 
 @dataclass
@@ -182,7 +184,7 @@ class _Creator:
         if status in (401, 403):
             self.ledger.clear_pending(self.target, self.collection, keys)
             self.stopped = f"Synapse refused the access token ({status}); set SYNAPSE_ACCESS_TOKEN or run 'synapse login'"
-            self._fail(chunk, self.stopped)
+            self._fail(chunk, self.stopped, status, attempt)
             return
         if status == 429:  # refused, so nothing was written
             self.ledger.clear_pending(self.target, self.collection, keys)
@@ -193,17 +195,19 @@ class _Creator:
             self.sleep(self.retry.delay(attempt))
             self.send(missing, attempt + 1)
         elif missing:
-            self._fail(missing, f"not created after {attempt} attempts: {reason}")
+            self._fail(missing, f"not created after {attempt} attempts: {reason}", status, attempt)
 
-    def _fail(self, chunk: list[UnitRequest], error: str) -> None:
+    def _fail(self, chunk: list[UnitRequest], error: str, status_code: int | None = None, attempts: int = 0) -> None:
         for r in chunk:
-            self.report.outcomes[r.dataset_key] = UnitOutcome(r.dataset_key, UnitStatus.FAILED, error=error)
+            self.report.outcomes[r.dataset_key] = UnitOutcome(r.dataset_key, UnitStatus.FAILED, error=error,
+                                                              status_code=status_code, attempts=attempts)
 
     def _split_rejected(self, chunk: list[UnitRequest], exc: Exception) -> None:
         detail = getattr(exc, "detail", None)
         if len(chunk) == 1:
             self.report.outcomes[chunk[0].dataset_key] = UnitOutcome(
-                chunk[0].dataset_key, UnitStatus.FAILED, error=redact(f"rejected by Synapse: {_detail_text(detail)}")
+                chunk[0].dataset_key, UnitStatus.FAILED, error=redact(f"rejected by Synapse: {_detail_text(detail)}"),
+                status_code=getattr(exc, "status_code", None), attempts=1,
             )
             return
         # A DRF list error aligns with the request: failing items carry messages, good ones are empty.
@@ -212,7 +216,8 @@ class _Creator:
             for r, item_error in zip(chunk, detail):
                 if item_error:
                     self.report.outcomes[r.dataset_key] = UnitOutcome(
-                        r.dataset_key, UnitStatus.FAILED, error=redact(f"rejected by Synapse: {_detail_text(item_error)}")
+                        r.dataset_key, UnitStatus.FAILED, error=redact(f"rejected by Synapse: {_detail_text(item_error)}"),
+                        status_code=getattr(exc, "status_code", None), attempts=1,
                     )
                 else:
                     good.append(r)
@@ -246,3 +251,20 @@ def _detail_text(detail: Any) -> str:
     if isinstance(detail, list):
         return "; ".join(_detail_text(d) for d in detail if d)
     return str(detail)
+
+
+def dead_letters(report: CreationReport) -> list[DeadLetter]:
+    """The units of a batch that failed for good, by stage: for the ledger, the UI table and the CLI."""
+    letters = [DeadLetter(o.dataset_key, "create", o.error or "", o.status_code, o.attempts)
+               for o in report.by_status(UnitStatus.FAILED)]
+    letters += [DeadLetter(key, "upload", "; ".join(reasons), None, 0) for key, reasons in report.skipped]
+    return letters
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    dataset_key: str
+    stage: str  # "upload" (a file did not land) or "create"
+    reason: str
+    status_code: int | None
+    attempts: int

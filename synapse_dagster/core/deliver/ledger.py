@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _SCHEMA = """
 create table if not exists uploaded_files (
@@ -48,6 +49,18 @@ create table if not exists tasks (
     task_id integer,
     updated_at real not null,
     primary key (target, project, data_unit)
+);
+create table if not exists dead_letters (
+    target text not null,
+    data_collection integer not null,
+    dataset_key text not null,
+    batch text not null,
+    stage text not null,
+    reason text not null,
+    status_code integer,
+    attempts integer not null,
+    failed_at real not null,
+    primary key (target, data_collection, dataset_key)
 );
 create table if not exists batch_claims (
     target text not null,
@@ -131,6 +144,27 @@ class Ledger:
             conn.executemany("insert or replace into uploaded_files values (?, ?, ?, ?, ?, ?)", rows)
             conn.executemany("delete from attempted_files where target = ? and fingerprint = ?",
                              [(target, row[1]) for row in rows])
+
+    # --- dead letters: units that failed for good, until a run creates them ---------------------
+
+    def record_dead_letters(self, target: str, collection: int, batch: str, letters: Iterable[Any],
+                            landed: Iterable[str]) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.executemany("delete from dead_letters where target = ? and data_collection = ? and dataset_key = ?",
+                             [(target, collection, key) for key in landed])
+            conn.executemany("insert or replace into dead_letters values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             [(target, collection, d.dataset_key, batch, d.stage, d.reason, d.status_code, d.attempts, now)
+                              for d in letters])
+
+    def dead_letters(self, target: str, collection: int, batch: str | None = None) -> list[tuple]:
+        """``(batch, dataset_key, stage, reason, status_code, attempts)`` rows, oldest batch first."""
+        where, args = ("and batch = ?", (batch,)) if batch else ("", ())
+        with self._lock:
+            return list(self._conn.execute(
+                "select batch, dataset_key, stage, reason, status_code, attempts from dead_letters "
+                f"where target = ? and data_collection = ? {where} order by batch, dataset_key",
+                (target, collection, *args)))
 
     # --- tasks ----------------------------------------------------------------------------------
 
