@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 
+import pytest
 import yaml
 
 from synapse_sandbox.demo_data import generate_batch
@@ -52,20 +55,29 @@ def test_two_simultaneous_ingests_of_one_batch_create_everything_once(tmp_path, 
     assert created == ["0", str(UNITS)], outputs  # one run did the work, the other found it done
 
 
-def test_a_run_killed_mid_upload_lets_go_and_the_rerun_ends_exact(tmp_path, synapse_env, collection):
-    """SIGKILL while PUTs are in flight: the claim's process is gone, so the re-run starts at once and resumes."""
-    import signal
-    import sqlite3
-    import time
+KILL_POINTS = {
+    # where: (method, path the fault slows, route whose arrivals are counted, arrivals before the kill, latency ms)
+    "during-puts": ("PUT", "^_storage/upload/", "PUT _storage/upload/<path:file_key>", 6, 200),
+    "confirm-in-flight": ("POST", "^data_files/presigned_upload/confirm_upload/$",
+                          "POST data_files/presigned_upload/confirm_upload/", 1, 2000),
+    "creation-chunk-in-flight": ("POST", "^data_units/$", "POST data_units/", 1, 2000),
+    "between-creation-chunks": ("POST", "^data_units/$", "POST data_units/", 3, 300),
+}
 
+
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_a_run_killed_anywhere_lets_go_and_the_rerun_ends_exact(tmp_path, synapse_env, collection, point):
+    """SIGKILL at a point of delivery (the sandbox holds the run there with latency), then a re-run: it starts at
+    once (the dead run's claim is free), asks Synapse what the dead run left, and ends exact."""
+    method, path, route, arrivals, latency = KILL_POINTS[point]
     root = tmp_path / "incoming" / "b001"
-    generate_batch(root, units=UNITS, seed=92, image_size=32, defects=False)
+    generate_batch(root, units=UNITS, seed=100 + sorted(KILL_POINTS).index(point), image_size=32, defects=False)
     for label in root.glob("*/label.json"):
-        label.write_text(json.dumps({**json.loads(label.read_text()), "case": "killed"}))
+        label.write_text(json.dumps({**json.loads(label.read_text()), "case": f"killed-{point}"}))
     pipelines = tmp_path / "pipelines.yaml"
     pipelines.write_text(yaml.safe_dump({"pipelines": [{
         "name": "killed", "data_collection": collection, "storage": 1, "source": {"path": "./incoming"},
-        "metadata": {"key_column": "patient_id"}, "upload_max_workers": 2}]}))
+        "metadata": {"key_column": "patient_id"}, "upload_max_workers": 2, "creating_data_unit_batch_size": 5}]}))
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
@@ -73,18 +85,17 @@ def test_a_run_killed_mid_upload_lets_go_and_the_rerun_ends_exact(tmp_path, syna
     command = [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipelines", str(pipelines),
                "--pipeline", "killed", "--batch", "b001"]
     files_before = synapse_env.stats()["counts"]["data_files"]
-    puts_before = synapse_env.stats()["requests"].get("PUT _storage/upload/<path:file_key>", 0)
-    synapse_env.set_faults([{"match": {"method": "PUT", "path": "^_storage/upload/"}, "action": "latency", "latency_ms": 200}])
+    seen_before = synapse_env.stats()["requests"].get(route, 0)
+    synapse_env.set_faults([{"match": {"method": method, "path": path}, "action": "latency", "latency_ms": latency}])
     victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
-        while synapse_env.stats()["requests"].get("PUT _storage/upload/<path:file_key>", 0) - puts_before < 6:
-            assert time.monotonic() < deadline and victim.poll() is None, "the run never started uploading"
-            time.sleep(0.2)
-        with sqlite3.connect(tmp_path / "state" / "ledger.sqlite3") as db:
-            assert db.execute("select count(*) from batch_claims").fetchone()[0] == 1  # it holds the batch
+        while synapse_env.stats()["requests"].get(route, 0) - seen_before < arrivals:
+            assert time.monotonic() < deadline and victim.poll() is None, "the run never reached the kill point"
+            time.sleep(0.05)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
+        time.sleep(latency / 1000 + 0.5)  # let the sandbox finish (and commit) what the dead run had sent
     finally:
         synapse_env.set_faults([])
     started = time.monotonic()
@@ -92,5 +103,5 @@ def test_a_run_killed_mid_upload_lets_go_and_the_rerun_ends_exact(tmp_path, syna
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert time.monotonic() - started < 60  # it did not wait out the dead run's lease
     landed = Counter(u["meta"]["dataset_key"] for u in synapse_env.units(collection))
-    assert len(landed) == UNITS and set(landed.values()) == {1}
+    assert len(landed) == UNITS and set(landed.values()) == {1}, landed
     assert synapse_env.stats()["counts"]["data_files"] - files_before == 2 * UNITS
