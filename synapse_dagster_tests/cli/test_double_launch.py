@@ -14,6 +14,8 @@ import sys
 import time
 from collections import Counter
 
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
 import pytest
 import yaml
 
@@ -22,21 +24,31 @@ from synapse_sandbox.demo_data import generate_batch
 UNITS = 40
 
 
-def test_two_simultaneous_ingests_of_one_batch_create_everything_once(tmp_path, synapse_env, collection):
+def ingest_setup(tmp_path, collection: int, name: str, seed: int, **settings) -> tuple[list[str], dict[str, str]]:
+    """A batch of distinct bytes, a pipeline file, a Dagster home and the ``ingest`` command line for them."""
     root = tmp_path / "incoming" / "b001"
-    generate_batch(root, units=UNITS, seed=91, image_size=32, defects=False)
+    generate_batch(root, units=UNITS, seed=seed, image_size=32, defects=False)
     for label in root.glob("*/label.json"):
-        label.write_text(json.dumps({**json.loads(label.read_text()), "case": "double-launch"}))
+        label.write_text(json.dumps({**json.loads(label.read_text()), "case": f"{name}-{seed}"}))
     pipelines = tmp_path / "pipelines.yaml"
     pipelines.write_text(yaml.safe_dump({"pipelines": [{
-        "name": "twice", "data_collection": collection, "storage": 1, "source": {"path": "./incoming"},
-        "metadata": {"key_column": "patient_id"}, "creating_data_unit_batch_size": 5, "upload_max_workers": 2}]}))
+        "name": name, "data_collection": collection, "storage": 1, "source": {"path": "./incoming"},
+        "metadata": {"key_column": "patient_id"}, **settings}]}))
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
+    # The instance exists before the runs, as it does where a daemon launches them (two processes creating a
+    # fresh SQLite instance at the same moment race on its schema, which is not what is tested here).
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
+        instance.get_runs(limit=1)
     env = {**os.environ, "DAGSTER_HOME": str(home), "SYNAPSE_DAGSTER_STATE_DIR": str(tmp_path / "state")}
     command = [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipelines", str(pipelines),
-               "--pipeline", "twice", "--batch", "b001"]
+               "--pipeline", name, "--batch", "b001"]
+    return command, env
+
+
+def test_two_simultaneous_ingests_of_one_batch_create_everything_once(tmp_path, synapse_env, collection):
+    command, env = ingest_setup(tmp_path, collection, "twice", 91, creating_data_unit_batch_size=5, upload_max_workers=2)
     files_before = synapse_env.stats()["counts"]["data_files"]
     # Slow every upload a little so the two runs overlap for certain.
     synapse_env.set_faults([{"match": {"method": "PUT", "path": "^_storage/upload/"}, "action": "latency", "latency_ms": 50}])
@@ -70,20 +82,8 @@ def test_a_run_killed_anywhere_lets_go_and_the_rerun_ends_exact(tmp_path, synaps
     """SIGKILL at a point of delivery (the sandbox holds the run there with latency), then a re-run: it starts at
     once (the dead run's claim is free), asks Synapse what the dead run left, and ends exact."""
     method, path, route, arrivals, latency = KILL_POINTS[point]
-    root = tmp_path / "incoming" / "b001"
-    generate_batch(root, units=UNITS, seed=100 + sorted(KILL_POINTS).index(point), image_size=32, defects=False)
-    for label in root.glob("*/label.json"):
-        label.write_text(json.dumps({**json.loads(label.read_text()), "case": f"killed-{point}"}))
-    pipelines = tmp_path / "pipelines.yaml"
-    pipelines.write_text(yaml.safe_dump({"pipelines": [{
-        "name": "killed", "data_collection": collection, "storage": 1, "source": {"path": "./incoming"},
-        "metadata": {"key_column": "patient_id"}, "upload_max_workers": 2, "creating_data_unit_batch_size": 5}]}))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "SYNAPSE_DAGSTER_STATE_DIR": str(tmp_path / "state")}
-    command = [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipelines", str(pipelines),
-               "--pipeline", "killed", "--batch", "b001"]
+    command, env = ingest_setup(tmp_path, collection, "killed", 100 + sorted(KILL_POINTS).index(point),
+                                upload_max_workers=2, creating_data_unit_batch_size=5)
     files_before = synapse_env.stats()["counts"]["data_files"]
     seen_before = synapse_env.stats()["requests"].get(route, 0)
     synapse_env.set_faults([{"match": {"method": method, "path": path}, "action": "latency", "latency_ms": latency}])
