@@ -81,7 +81,7 @@ class Step:
         try:
             yield
         except errors as exc:
-            raise dg.Failure(redact(f"{where}{exc}{hint}")) from None
+            raise dg.Failure(redact(f"{where}{exc}{hint}"), allow_retries=False) from None
 
 
 def collection_specs(step: Step) -> dg.Output[CollectionSpecs]:
@@ -96,7 +96,7 @@ def collection_specs(step: Step) -> dg.Output[CollectionSpecs]:
         message = explain_lookup_error(exc, target)
         if message is None:
             raise
-        raise dg.Failure(message) from None
+        raise dg.Failure(message, allow_retries=False) from None
     specs = CollectionSpecs.from_api(raw)
     return dg.Output(specs, metadata=metadata.collection_specs(
         specs, host=creds.host, storage=storage, storage_id=pipeline.storage, project=project,

@@ -18,6 +18,9 @@ from synapse_dagster.defs.partitions import batches_partitions
 from synapse_dagster.defs.sensors import build_batch_sensor
 
 RESOURCE_KEYS = frozenset({"synapse", "ingest_state", "sources"})
+# Delivering steps may be re-run after an unexpected error: every write they make is looked up before it is sent
+# again. Errors that are the user's to fix are raised with allow_retries=False (assets.Step.failing_clearly).
+DELIVERY_RETRIES = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class AssetStep:
     inputs: tuple[str, ...] = ()
     kinds: frozenset[str] = frozenset({"python"})
     pool: str | None = None
+    retry_policy: dg.RetryPolicy | None = None
 
 
 STEPS: tuple[AssetStep, ...] = (
@@ -49,11 +53,11 @@ STEPS: tuple[AssetStep, ...] = (
     AssetStep("uploaded_files", assets.uploaded_files,
               lambda p: "Files of valid units uploaded through presigned URLs in parallel; files already confirmed "
               "on this Synapse are not sent again.",
-              ("validated_meta",), frozenset({"synapse"}), "synapse_api"),
+              ("validated_meta",), frozenset({"synapse"}), "synapse_api", DELIVERY_RETRIES),
     AssetStep("created_units", assets.created_units,
               lambda p: f"Data units created in data collection {p.data_collection}, in batches of "
               f"{p.creating_data_unit_batch_size}, once per dataset_key however often the batch runs.",
-              ("validated_meta", "uploaded_files"), frozenset({"synapse"}), "synapse_api"),
+              ("validated_meta", "uploaded_files"), frozenset({"synapse"}), "synapse_api", DELIVERY_RETRIES),
 )
 ASSET_NAMES = tuple(step.name for step in STEPS)
 
@@ -78,6 +82,7 @@ def build_asset(pipeline: PipelineConfig, step: AssetStep) -> dg.AssetsDefinitio
         description=step.description(pipeline),
         kinds=set(step.kinds),
         pool=step.pool,
+        retry_policy=step.retry_policy,
         required_resource_keys=set(RESOURCE_KEYS),
     )
     def compute(context: dg.AssetExecutionContext, **inputs: Any) -> Iterator[Any]:

@@ -28,6 +28,7 @@ def shape(defs: dg.Definitions) -> dict:
             "kinds": sorted(spec.kinds),
             "partitions": node.partitions_def.name if node.partitions_def else None,
             "pool": sorted(node.pools or []),
+            "retries": _retries(defs.get_assets_def(key).op.retry_policy),
             "description": spec.description,
             "checks": {c.name: {"blocking": c.blocking, "description": c.description}
                        for c in sorted(node.check_keys and [graph.get_check_spec(ck) for ck in node.check_keys] or [],
@@ -40,6 +41,10 @@ def shape(defs: dg.Definitions) -> dict:
                         "default_status": s.default_status.value, "description": s.description}
                for s in repo.sensor_defs}
     return {"assets": assets, "jobs": jobs, "sensors": sensors, "resources": sorted(defs.resources)}
+
+
+def _retries(policy: dg.RetryPolicy | None) -> str | None:
+    return None if policy is None else f"{policy.max_retries}x from {policy.delay}s, {policy.backoff}, {policy.jitter}"
 
 
 def test_repo_code_location_shape(snapshot):
