@@ -17,6 +17,7 @@ from synapse_dagster.defs.pipeline import build_pipeline_definitions
 from synapse_dagster.defs.resources import IngestStateResource, SourcesResource, SynapseResource
 
 STATE_DIR_ENV = "SYNAPSE_DAGSTER_STATE_DIR"
+IO_BASE_ENV = "SYNAPSE_DAGSTER_IO_BASE"  # where step outputs live: a folder, or s3://…, gs://… for several hosts
 
 
 def default_state_dir(pipeline_file: Path) -> Path:
@@ -28,7 +29,9 @@ def build_definitions(pipelines: PipelineFile, *, base_dir: Path, state_dir: Pat
         "synapse": SynapseResource(),
         "ingest_state": IngestStateResource(state_dir=str(state_dir)),
         "sources": SourcesResource(base_dir=str(base_dir)),
-        "io_manager": dg.FilesystemIOManager(base_dir=str(state_dir / "io")),
+        # FilesystemIOManager writes through universal-pathlib, so an object-store URL works as its base; its
+        # credentials and endpoint come from the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS).
+        "io_manager": dg.FilesystemIOManager(base_dir=os.environ.get(IO_BASE_ENV) or str(state_dir / "io")),
     })
     return dg.Definitions.merge(resources, *(build_pipeline_definitions(p) for p in pipelines.pipelines))
 
