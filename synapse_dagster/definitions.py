@@ -18,16 +18,22 @@ from synapse_dagster.defs.resources import IngestStateResource, SourcesResource,
 
 STATE_DIR_ENV = "SYNAPSE_DAGSTER_STATE_DIR"
 IO_BASE_ENV = "SYNAPSE_DAGSTER_IO_BASE"  # where step outputs live: a folder, or s3://…, gs://… for several hosts
+LEDGER_URL_ENV = "SYNAPSE_DAGSTER_LEDGER_URL"  # the ledger's database: default a SQLite file in the state dir
 
 
 def default_state_dir(pipeline_file: Path) -> Path:
     return Path(os.environ.get(STATE_DIR_ENV) or pipeline_file.parent / ".synapse_dagster" / "state").expanduser()
 
 
+def ledger_url_setting() -> dg.EnvVar | None:
+    """The ledger URL as an EnvVar, read when a step runs: its password never shows in the UI's run config."""
+    return dg.EnvVar(LEDGER_URL_ENV) if os.environ.get(LEDGER_URL_ENV) else None
+
+
 def build_definitions(pipelines: PipelineFile, *, base_dir: Path, state_dir: Path) -> dg.Definitions:
     resources = dg.Definitions(resources={
         "synapse": SynapseResource(),
-        "ingest_state": IngestStateResource(state_dir=str(state_dir)),
+        "ingest_state": IngestStateResource(state_dir=str(state_dir), ledger_url=ledger_url_setting()),
         "sources": SourcesResource(base_dir=str(base_dir)),
         # FilesystemIOManager writes through universal-pathlib, so an object-store URL works as its base; its
         # credentials and endpoint come from the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS).

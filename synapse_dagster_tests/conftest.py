@@ -16,7 +16,7 @@ from synapse_sdk.clients.backend import BackendClient
 from synapse_sandbox.demo_data import META_SCHEMA, demo_seed
 
 pytest_plugins = ["synapse_dagster_tests.servers.s3", "synapse_dagster_tests.servers.gcs", "synapse_dagster_tests.servers.sftp",
-                  "synapse_dagster_tests.servers.azurite"]
+                  "synapse_dagster_tests.servers.azurite", "synapse_dagster_tests.servers.postgres"]
 
 
 @dataclass

@@ -96,9 +96,10 @@ def dead_letter_rows(pipeline_file: Path, pipeline: str, batch: str | None) -> l
     """The ledger's dead letters of ``pipeline`` on the Synapse the environment points at."""
     from synapse_dagster.core.deliver.ledger import Ledger
     from synapse_dagster.core.synapse.credentials import resolve_credentials
-    from synapse_dagster.definitions import default_state_dir
+    from synapse_dagster.definitions import LEDGER_URL_ENV, default_state_dir
+    from synapse_dagster.defs.resources import ledger_file
 
     config = find_pipeline(pipeline_file, pipeline)
     target = resolve_credentials().target
-    with Ledger(default_state_dir(pipeline_file) / "ledger.sqlite3") as ledger:
+    with Ledger(os.environ.get(LEDGER_URL_ENV) or ledger_file(default_state_dir(pipeline_file))) as ledger:
         return ledger.dead_letters(target, config.data_collection, batch)

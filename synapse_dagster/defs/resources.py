@@ -63,12 +63,23 @@ class SynapseResource(dg.ConfigurableResource):
 
 
 class IngestStateResource(dg.ConfigurableResource):
-    """Where the ingestion ledger lives (what was uploaded and created, per Synapse target)."""
+    """Where the ingestion ledger lives (what was uploaded and created, per Synapse target).
 
-    state_dir: str = Field(description="Directory for the ledger; keep it on durable storage.")
+    A SQLite file under ``state_dir`` unless ``ledger_url`` names a database; runs that may land on different
+    hosts must share one (``postgresql://user@host/db``), or each host would start from an empty cache.
+    """
+
+    state_dir: str = Field(description="Directory for the SQLite ledger; keep it on durable storage.")
+    ledger_url: str | None = Field(default=None, description=(
+        "A SQLAlchemy URL (sqlite:///… or postgresql://…) for the ledger; prefer "
+        "dg.EnvVar('SYNAPSE_DAGSTER_LEDGER_URL') so a password never sits in run config."))
 
     def ledger(self) -> Ledger:
-        return Ledger(Path(self.state_dir).expanduser() / "ledger.sqlite3")
+        return Ledger(self.ledger_url or ledger_file(self.state_dir))
+
+
+def ledger_file(state_dir: str | Path) -> Path:
+    return Path(state_dir).expanduser() / "ledger.sqlite3"
 
 
 class SourcesResource(dg.ConfigurableResource):

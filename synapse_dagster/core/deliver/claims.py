@@ -14,9 +14,13 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 
-from synapse_dagster.core.deliver.ledger import Claimant, Ledger, release_claim, renew_claim, try_claim
+import sqlalchemy as sa
+
+from synapse_dagster.core.deliver.ledger import Ledger
+from synapse_dagster.core.deliver.ledger_tables import batch_claims
 
 DEFAULT_LEASE = 60.0
 DEFAULT_WAIT = 3600.0
@@ -24,6 +28,16 @@ DEFAULT_WAIT = 3600.0
 
 class ClaimTimeout(RuntimeError):
     """Another run held the batch for longer than we were willing to wait."""
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """Who holds a claim: a run (its id), on a host, in a process. A claim whose process is gone on this host, or
+    whose heartbeat is older than the lease, is free again."""
+
+    owner: str
+    host: str
+    pid: int
 
 
 def claimant(owner: str) -> Claimant:
@@ -58,3 +72,55 @@ def _heartbeat(ledger: Ledger, target: str, scope: str, me: Claimant, every: flo
     while not stop.wait(every):
         with contextlib.suppress(Exception):  # a missed beat only shortens the lease; the work goes on
             renew_claim(ledger, target, scope, me)
+
+
+def try_claim(ledger: Ledger, target: str, scope: str, me: Claimant, lease: float) -> bool:
+    """Take ``scope`` (e.g. one batch of one collection) for ``me`` unless a live claimant holds it.
+
+    Compare-and-set on the row as read, so two processes taking over one dead claim cannot both win, on SQLite
+    and on Postgres alike.
+    """
+    c = batch_claims.c
+    now = time.time()
+    mine = {"owner": me.owner, "host": me.host, "pid": me.pid, "heartbeat_at": now}
+    with ledger.transaction() as conn:
+        row = conn.execute(sa.select(c.owner, c.host, c.pid, c.heartbeat_at).where(
+            c.target == target, c.scope == scope)).first()
+        if row is None:
+            fresh = ledger.upsert(batch_claims).values(target=target, scope=scope, **mine).on_conflict_do_nothing()
+            return conn.execute(fresh).rowcount == 1
+        if not _claim_is_free(tuple(row), me, now, lease):
+            return False
+        taken = conn.execute(sa.update(batch_claims).where(
+            c.target == target, c.scope == scope, c.owner == row.owner, c.heartbeat_at == row.heartbeat_at).values(**mine))
+        return taken.rowcount == 1
+
+
+def renew_claim(ledger: Ledger, target: str, scope: str, me: Claimant) -> None:
+    c = batch_claims.c
+    with ledger.transaction() as conn:
+        conn.execute(sa.update(batch_claims).where(c.target == target, c.scope == scope, c.owner == me.owner)
+                     .values(heartbeat_at=time.time()))
+
+
+def release_claim(ledger: Ledger, target: str, scope: str, me: Claimant) -> None:
+    c = batch_claims.c
+    with ledger.transaction() as conn:
+        conn.execute(sa.delete(batch_claims).where(c.target == target, c.scope == scope, c.owner == me.owner))
+
+
+def _claim_is_free(row: tuple[str, str, int, float], me: Claimant, now: float, lease: float) -> bool:
+    owner, host, pid, heartbeat_at = row
+    if owner == me.owner or heartbeat_at < now - lease:
+        return True
+    return host == me.host and not _process_alive(pid)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

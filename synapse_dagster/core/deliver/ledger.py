@@ -1,4 +1,4 @@
-"""The ingestion ledger: a durable record of what already reached Synapse.
+"""The ingestion ledger: a durable record of what already reached Synapse, behind a database URL.
 
 The SDK has no idempotency key and its dedup code is unreachable, so a re-run uploads every file and
 creates every unit again. The ledger remembers, per Synapse target, which file versions were
@@ -6,13 +6,16 @@ confirmed (with the checksum the server returned) and which units were created u
 ``dataset_key``. A unit is written as *pending* before its create request is sent and as *created*
 after the response, so a crash in between leaves a trace that tells the next run to ask the server
 instead of guessing.
+
+Synapse stays the truth and the ledger a cache of it, so losing the ledger costs lookups, not duplicates.
+It is a SQLite file by default; a deployment whose runs move between hosts (pods, containers) points
+every process at one Postgres database instead (SQLite's locking does not hold over network filesystems).
+The SQL is SQLAlchemy Core, which Dagster already installs.
 """
 
 from __future__ import annotations
 
 import os
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -20,64 +23,59 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_SCHEMA = """
-create table if not exists uploaded_files (
-    target text not null,
-    fingerprint text not null,
-    checksum text not null,
-    data_file_id integer,
-    size integer not null,
-    uploaded_at real not null,
-    primary key (target, fingerprint)
-);
-create table if not exists units (
-    target text not null,
-    data_collection integer not null,
-    dataset_key text not null,
-    status text not null check (status in ('pending', 'created')),
-    unit_id integer,
-    batch text,
-    updated_at real not null,
-    primary key (target, data_collection, dataset_key)
-);
-create index if not exists units_pending on units (target, data_collection, status);
-create table if not exists tasks (
-    target text not null,
-    project integer not null,
-    data_unit integer not null,
-    status text not null check (status in ('pending', 'created')),
-    task_id integer,
-    updated_at real not null,
-    primary key (target, project, data_unit)
-);
-create table if not exists dead_letters (
-    target text not null,
-    data_collection integer not null,
-    dataset_key text not null,
-    batch text not null,
-    stage text not null,
-    reason text not null,
-    status_code integer,
-    attempts integer not null,
-    failed_at real not null,
-    primary key (target, data_collection, dataset_key)
-);
-create table if not exists batch_claims (
-    target text not null,
-    scope text not null,
-    owner text not null,
-    host text not null,
-    pid integer not null,
-    heartbeat_at real not null,
-    primary key (target, scope)
-);
-create table if not exists attempted_files (
-    target text not null,
-    fingerprint text not null,
-    attempted_at real not null,
-    primary key (target, fingerprint)
-);
-"""
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from synapse_dagster.core.deliver import ledger_tables as t
+
+_IN_CHUNK = 500  # keys per ``IN (...)``: under SQLite's bound-parameter limit
+
+
+class LedgerUrlError(ValueError):
+    """The ledger URL names a database the ledger does not speak."""
+
+
+def ledger_engine(url: str | os.PathLike[str]) -> sa.Engine:
+    """An engine for a ``sqlite:///…`` or ``postgresql://…`` URL, or for a plain file path (SQLite).
+
+    A bare ``postgresql://`` means psycopg2, the driver dagster-postgres uses too (SQLAlchemy 2.1 would pick
+    psycopg 3). SQLite transactions start with ``BEGIN IMMEDIATE``, so two processes writing one file queue
+    up instead of failing on a lock upgrade.
+    """
+    text = str(url)
+    if "://" not in text:
+        Path(text).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        text = f"sqlite:///{Path(text).expanduser()}"
+    parsed = sa.make_url(text)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    raise LedgerUrlError(f"the ledger URL must start with sqlite:/// or postgresql://, not {parsed.drivername}://")
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+        dbapi_conn.execute("pragma journal_mode=wal")
+        dbapi_conn.execute("pragma synchronous=normal")
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("begin immediate")
+
+    return engine
+
+
+def redacted_url(url: str | os.PathLike[str]) -> str:
+    """The URL without its password, for logs and errors."""
+    text = str(url)
+    return sa.make_url(text).render_as_string(hide_password=True) if "://" in text else text
 
 
 @dataclass(frozen=True)
@@ -88,20 +86,15 @@ class ConfirmedFile:
 
 
 class Ledger:
-    """Thread-safe SQLite ledger; one connection, serialized writes (WAL keeps readers unblocked)."""
+    """The ledger over one database; safe to share between threads (a pooled engine) and processes."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.execute("pragma journal_mode=wal")
-        self._conn.execute("pragma synchronous=normal")
-        self._conn.executescript(_SCHEMA)
+    def __init__(self, url: str | os.PathLike[str]) -> None:
+        self.url = redacted_url(url)
+        self.engine = ledger_engine(url)
+        t.METADATA.create_all(self.engine, checkfirst=True)
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.engine.dispose()
 
     def __enter__(self) -> Ledger:
         return self
@@ -110,222 +103,175 @@ class Ledger:
         self.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._conn.execute("begin immediate")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("rollback")
-                raise
-            self._conn.execute("commit")
+    def transaction(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def upsert(self, table: sa.Table) -> Any:
+        """An ``INSERT … ON CONFLICT`` statement in this database's dialect."""
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    def _select_in(self, columns: list[sa.ColumnElement[Any]], where: sa.ColumnElement[bool],
+                   key: sa.ColumnElement[Any], values: Iterable[Any]) -> Iterator[sa.Row[Any]]:
+        items = list(values)
+        with self.engine.connect() as conn:
+            for start in range(0, len(items), _IN_CHUNK):
+                yield from conn.execute(sa.select(*columns).where(where, key.in_(items[start:start + _IN_CHUNK])))
+
+    def _any(self, where: sa.ColumnElement[bool], table: sa.Table) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.literal(1)).select_from(table).where(where).limit(1)).first() is not None
 
     # --- files ----------------------------------------------------------------------------------
 
     def confirmed_files(self, target: str, fingerprints: Iterable[str]) -> dict[str, ConfirmedFile]:
-        found: dict[str, ConfirmedFile] = {}
-        keys = list(fingerprints)
-        with self._lock:
-            for chunk in _chunks(keys, 500):
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"select fingerprint, checksum, data_file_id, size from uploaded_files "
-                    f"where target = ? and fingerprint in ({marks})",
-                    [target, *chunk],
-                )
-                for fp, checksum, file_id, size in rows:
-                    found[fp] = ConfirmedFile(checksum, file_id, size)
-        return found
+        f = t.uploaded_files.c
+        rows = self._select_in([f.fingerprint, f.checksum, f.data_file_id, f.size], f.target == target,
+                               f.fingerprint, fingerprints)
+        return {fp: ConfirmedFile(checksum, file_id, size) for fp, checksum, file_id, size in rows}
 
     def record_files(self, target: str, confirmed: Iterable[tuple[str, ConfirmedFile]]) -> None:
         now = time.time()
-        rows = [(target, fp, c.checksum, c.data_file_id, c.size, now) for fp, c in confirmed]
-        with self._tx() as conn:
-            conn.executemany("insert or replace into uploaded_files values (?, ?, ?, ?, ?, ?)", rows)
-            conn.executemany("delete from attempted_files where target = ? and fingerprint = ?",
-                             [(target, row[1]) for row in rows])
+        rows = [{"target": target, "fingerprint": fp, "checksum": c.checksum, "data_file_id": c.data_file_id,
+                 "size": c.size, "uploaded_at": now} for fp, c in confirmed]
+        if not rows:
+            return
+        stmt = self.upsert(t.uploaded_files)
+        stmt = stmt.on_conflict_do_update(index_elements=["target", "fingerprint"], set_={
+            name: stmt.excluded[name] for name in ("checksum", "data_file_id", "size", "uploaded_at")})
+        a = t.attempted_files.c
+        with self.transaction() as conn:
+            conn.execute(stmt, rows)
+            conn.execute(sa.delete(t.attempted_files).where(
+                a.target == target, a.fingerprint == sa.bindparam("fp")), [{"fp": r["fingerprint"]} for r in rows])
+
+    def mark_files_attempted(self, target: str, fingerprints: Iterable[str]) -> None:
+        """Written before an upload request: if its answer never arrives, the next run asks the server first."""
+        now = time.time()
+        rows = [{"target": target, "fingerprint": fp, "attempted_at": now} for fp in fingerprints]
+        if rows:
+            stmt = self.upsert(t.attempted_files)
+            with self.transaction() as conn:
+                conn.execute(stmt.on_conflict_do_update(index_elements=["target", "fingerprint"],
+                                                        set_={"attempted_at": stmt.excluded.attempted_at}), rows)
+
+    def attempted_files(self, target: str, fingerprints: Iterable[str]) -> set[str]:
+        a = t.attempted_files.c
+        return {row[0] for row in self._select_in([a.fingerprint], a.target == target, a.fingerprint, fingerprints)}
 
     # --- dead letters: units that failed for good, until a run creates them ---------------------
 
     def record_dead_letters(self, target: str, collection: int, batch: str, letters: Iterable[Any],
                             landed: Iterable[str]) -> None:
         now = time.time()
-        with self._tx() as conn:
-            conn.executemany("delete from dead_letters where target = ? and data_collection = ? and dataset_key = ?",
-                             [(target, collection, key) for key in landed])
-            conn.executemany("insert or replace into dead_letters values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             [(target, collection, d.dataset_key, batch, d.stage, d.reason, d.status_code, d.attempts, now)
-                              for d in letters])
+        d = t.dead_letters.c
+        rows = [{"target": target, "data_collection": collection, "dataset_key": x.dataset_key, "batch": batch,
+                 "stage": x.stage, "reason": x.reason, "status_code": x.status_code, "attempts": x.attempts,
+                 "failed_at": now} for x in letters]
+        gone = [{"key": key} for key in landed]
+        with self.transaction() as conn:
+            if gone:
+                conn.execute(sa.delete(t.dead_letters).where(
+                    d.target == target, d.data_collection == collection, d.dataset_key == sa.bindparam("key")), gone)
+            if rows:
+                stmt = self.upsert(t.dead_letters)
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["target", "data_collection", "dataset_key"],
+                    set_={n: stmt.excluded[n] for n in ("batch", "stage", "reason", "status_code", "attempts",
+                                                        "failed_at")}), rows)
 
     def dead_letters(self, target: str, collection: int, batch: str | None = None) -> list[tuple]:
         """``(batch, dataset_key, stage, reason, status_code, attempts)`` rows, oldest batch first."""
-        where, args = ("and batch = ?", (batch,)) if batch else ("", ())
-        with self._lock:
-            return list(self._conn.execute(
-                "select batch, dataset_key, stage, reason, status_code, attempts from dead_letters "
-                f"where target = ? and data_collection = ? {where} order by batch, dataset_key",
-                (target, collection, *args)))
+        d = t.dead_letters.c
+        query = sa.select(d.batch, d.dataset_key, d.stage, d.reason, d.status_code, d.attempts).where(
+            d.target == target, d.data_collection == collection).order_by(d.batch, d.dataset_key)
+        if batch:
+            query = query.where(d.batch == batch)
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
 
     # --- tasks ----------------------------------------------------------------------------------
 
     def task_states(self, target: str, project: int, units: Iterable[int]) -> dict[int, str]:
-        found: dict[int, str] = {}
-        with self._lock:
-            for chunk in _chunks(list(units), 500):
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"select data_unit, status from tasks where target = ? and project = ? and data_unit in ({marks})",
-                    [target, project, *chunk])
-                found.update((unit, status) for unit, status in rows)
-        return found
+        k = t.tasks.c
+        rows = self._select_in([k.data_unit, k.status], sa.and_(k.target == target, k.project == project),
+                               k.data_unit, units)
+        return {unit: status for unit, status in rows}
 
     def knows_project(self, target: str, project: int) -> bool:
-        with self._lock:
-            return self._conn.execute("select 1 from tasks where target = ? and project = ? limit 1",
-                                      (target, project)).fetchone() is not None
+        k = t.tasks.c
+        return self._any(sa.and_(k.target == target, k.project == project), t.tasks)
 
     def mark_tasks(self, target: str, project: int, units: Iterable[tuple[int, int | None]], status: str) -> None:
         now = time.time()
-        with self._tx() as conn:
-            conn.executemany("insert or replace into tasks values (?, ?, ?, ?, ?, ?)",
-                             [(target, project, unit, status, task, now) for unit, task in units])
+        rows = [{"target": target, "project": project, "data_unit": unit, "status": status, "task_id": task,
+                 "updated_at": now} for unit, task in units]
+        if rows:
+            stmt = self.upsert(t.tasks)
+            with self.transaction() as conn:
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["target", "project", "data_unit"],
+                    set_={n: stmt.excluded[n] for n in ("status", "task_id", "updated_at")}), rows)
 
     def clear_pending_tasks(self, target: str, project: int, units: Iterable[int]) -> None:
-        with self._tx() as conn:
-            conn.executemany("delete from tasks where target = ? and project = ? and data_unit = ? and status = 'pending'",
-                             [(target, project, u) for u in units])
-
-    def mark_files_attempted(self, target: str, fingerprints: Iterable[str]) -> None:
-        """Written before an upload request: if its answer never arrives, the next run asks the server first."""
-        now = time.time()
-        with self._tx() as conn:
-            conn.executemany("insert or replace into attempted_files values (?, ?, ?)",
-                             [(target, fp, now) for fp in fingerprints])
-
-    def attempted_files(self, target: str, fingerprints: Iterable[str]) -> set[str]:
-        found: set[str] = set()
-        with self._lock:
-            for chunk in _chunks(list(fingerprints), 500):
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"select fingerprint from attempted_files where target = ? and fingerprint in ({marks})",
-                    [target, *chunk])
-                found.update(r[0] for r in rows)
-        return found
+        k = t.tasks.c
+        rows = [{"unit": u} for u in units]
+        if rows:
+            with self.transaction() as conn:
+                conn.execute(sa.delete(t.tasks).where(k.target == target, k.project == project,
+                                                      k.data_unit == sa.bindparam("unit"), k.status == "pending"), rows)
 
     # --- units ----------------------------------------------------------------------------------
 
     def unit_states(self, target: str, collection: int, keys: Iterable[str]) -> dict[str, tuple[str, int | None]]:
-        found: dict[str, tuple[str, int | None]] = {}
-        with self._lock:
-            for chunk in _chunks(list(keys), 500):
-                marks = ",".join("?" * len(chunk))
-                rows = self._conn.execute(
-                    f"select dataset_key, status, unit_id from units "
-                    f"where target = ? and data_collection = ? and dataset_key in ({marks})",
-                    [target, collection, *chunk],
-                )
-                for key, status, unit_id in rows:
-                    found[key] = (status, unit_id)
-        return found
+        u = t.units.c
+        rows = self._select_in([u.dataset_key, u.status, u.unit_id],
+                               sa.and_(u.target == target, u.data_collection == collection), u.dataset_key, keys)
+        return {key: (status, unit_id) for key, status, unit_id in rows}
 
     def pending_keys(self, target: str, collection: int) -> list[str]:
-        with self._lock:
-            rows = self._conn.execute(
-                "select dataset_key from units where target = ? and data_collection = ? and status = 'pending'",
-                (target, collection),
-            )
-            return [r[0] for r in rows]
+        u = t.units.c
+        with self.engine.connect() as conn:
+            return list(conn.scalars(sa.select(u.dataset_key).where(
+                u.target == target, u.data_collection == collection, u.status == "pending")))
 
     def knows_collection(self, target: str, collection: int) -> bool:
-        with self._lock:
-            row = self._conn.execute(
-                "select 1 from units where target = ? and data_collection = ? limit 1", (target, collection)
-            ).fetchone()
-            return row is not None
+        u = t.units.c
+        return self._any(sa.and_(u.target == target, u.data_collection == collection), t.units)
 
     def mark_pending(self, target: str, collection: int, keys: Iterable[str], batch: str) -> None:
-        now = time.time()
-        with self._tx() as conn:
-            conn.executemany(
-                "insert into units values (?, ?, ?, 'pending', null, ?, ?) "
-                "on conflict (target, data_collection, dataset_key) do update set "
-                "status = 'pending', batch = excluded.batch, updated_at = excluded.updated_at "
-                "where units.status = 'pending'",
-                [(target, collection, k, batch, now) for k in keys],
-            )
+        """Pending rows for ``keys``; a key already *created* stays created."""
+        rows = self._unit_rows(target, collection, ((k, None) for k in keys), batch, "pending")
+        if rows:
+            stmt = self.upsert(t.units)
+            with self.transaction() as conn:
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["target", "data_collection", "dataset_key"],
+                    set_={"status": "pending", "batch": stmt.excluded.batch, "updated_at": stmt.excluded.updated_at},
+                    where=t.units.c.status == "pending"), rows)
 
     def mark_created(self, target: str, collection: int, created: Iterable[tuple[str, int | None]], batch: str) -> None:
-        now = time.time()
-        with self._tx() as conn:
-            conn.executemany(
-                "insert into units values (?, ?, ?, 'created', ?, ?, ?) "
-                "on conflict (target, data_collection, dataset_key) do update set "
-                "status = 'created', unit_id = excluded.unit_id, updated_at = excluded.updated_at",
-                [(target, collection, k, unit_id, batch, now) for k, unit_id in created],
-            )
+        rows = self._unit_rows(target, collection, created, batch, "created")
+        if rows:
+            stmt = self.upsert(t.units)
+            with self.transaction() as conn:
+                conn.execute(stmt.on_conflict_do_update(
+                    index_elements=["target", "data_collection", "dataset_key"],
+                    set_={"status": "created", "unit_id": stmt.excluded.unit_id,
+                          "updated_at": stmt.excluded.updated_at}), rows)
 
     def clear_pending(self, target: str, collection: int, keys: Iterable[str]) -> None:
-        with self._tx() as conn:
-            conn.executemany(
-                "delete from units where target = ? and data_collection = ? and dataset_key = ? and status = 'pending'",
-                [(target, collection, k) for k in keys],
-            )
+        u = t.units.c
+        rows = [{"key": k} for k in keys]
+        if rows:
+            with self.transaction() as conn:
+                conn.execute(sa.delete(t.units).where(u.target == target, u.data_collection == collection,
+                                                      u.dataset_key == sa.bindparam("key"), u.status == "pending"), rows)
 
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-@dataclass(frozen=True)
-class Claimant:
-    """Who holds a claim: a run (its id), on a host, in a process; a claim whose process is gone on this host, or
-    whose heartbeat is older than the lease, is free again."""
-
-    owner: str
-    host: str
-    pid: int
-
-
-def _claim_is_free(row: tuple[str, str, int, float] | None, me: Claimant, now: float, lease: float) -> bool:
-    if row is None:
-        return True
-    owner, host, pid, heartbeat_at = row
-    if owner == me.owner or heartbeat_at < now - lease:
-        return True
-    return host == me.host and not _process_alive(pid)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def try_claim(ledger: Ledger, target: str, scope: str, me: Claimant, lease: float) -> bool:
-    """Take ``scope`` (e.g. one batch of one collection) for ``me`` unless a live claimant holds it."""
-    now = time.time()
-    with ledger._tx() as conn:
-        row = conn.execute("select owner, host, pid, heartbeat_at from batch_claims where target = ? and scope = ?",
-                           (target, scope)).fetchone()
-        if not _claim_is_free(row, me, now, lease):
-            return False
-        conn.execute("insert or replace into batch_claims values (?, ?, ?, ?, ?, ?)",
-                     (target, scope, me.owner, me.host, me.pid, now))
-        return True
-
-
-def renew_claim(ledger: Ledger, target: str, scope: str, me: Claimant) -> None:
-    with ledger._tx() as conn:
-        conn.execute("update batch_claims set heartbeat_at = ? where target = ? and scope = ? and owner = ?",
-                     (time.time(), target, scope, me.owner))
-
-
-def release_claim(ledger: Ledger, target: str, scope: str, me: Claimant) -> None:
-    with ledger._tx() as conn:
-        conn.execute("delete from batch_claims where target = ? and scope = ? and owner = ?", (target, scope, me.owner))
+    @staticmethod
+    def _unit_rows(target: str, collection: int, units: Iterable[tuple[str, int | None]], batch: str,
+                   status: str) -> list[dict[str, Any]]:
+        now = time.time()
+        return [{"target": target, "data_collection": collection, "dataset_key": key, "status": status,
+                 "unit_id": unit_id, "batch": batch, "updated_at": now} for key, unit_id in units]

@@ -13,12 +13,6 @@ from synapse_dagster.core.redaction import redact, register_secret
 from synapse_dagster.core.deliver.upload import FileStatus, upload_files
 
 
-@pytest.fixture
-def ledger(tmp_path):
-    with Ledger(tmp_path / "ledger.sqlite3") as led:
-        yield led
-
-
 def uploaded_pngs(sandbox, tmp_path, ledger, count: int):
     folder = tmp_path / "files"
     folder.mkdir()
