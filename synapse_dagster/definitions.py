@@ -13,8 +13,12 @@ import dagster as dg
 
 from synapse_dagster.config.loading import load_pipeline_file
 from synapse_dagster.config.models import PipelineFile
+from synapse_dagster.defs.dagster_fixes import fix_pool_wait_busy_loop
 from synapse_dagster.defs.pipeline import build_pipeline_definitions
-from synapse_dagster.defs.resources import IngestStateResource, SourcesResource, SynapseResource
+from synapse_dagster.defs.resources import (
+    IngestStateResource, SourcesResource, SynapseResource, api_concurrency_setting)
+
+fix_pool_wait_busy_loop()
 
 STATE_DIR_ENV = "SYNAPSE_DAGSTER_STATE_DIR"
 IO_BASE_ENV = "SYNAPSE_DAGSTER_IO_BASE"  # where step outputs live: a folder, or s3://…, gs://… for several hosts
@@ -32,7 +36,7 @@ def ledger_url_setting() -> dg.EnvVar | None:
 
 def build_definitions(pipelines: PipelineFile, *, base_dir: Path, state_dir: Path) -> dg.Definitions:
     resources = dg.Definitions(resources={
-        "synapse": SynapseResource(),
+        "synapse": SynapseResource(max_concurrent_requests=api_concurrency_setting()),
         "ingest_state": IngestStateResource(state_dir=str(state_dir), ledger_url=ledger_url_setting()),
         "sources": SourcesResource(base_dir=str(base_dir)),
         # FilesystemIOManager writes through universal-pathlib, so an object-store URL works as its base; its

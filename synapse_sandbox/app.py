@@ -11,7 +11,9 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import socket
+import struct
 import threading
 import time
 import traceback
@@ -86,6 +88,8 @@ class SandboxApp:
         self.signing_key = signing_key
         self.faults = FaultInjector()
         self.requests: Counter[str] = Counter()
+        self.api_in_flight = 0  # API requests being served now, and the most at once since the last reset
+        self.api_peak = 0
         self._stats_lock = threading.Lock()
         self.url_map = Map(
             [Rule(path, methods=[method], endpoint=(method, path, name)) for method, path, name in _ROUTES],
@@ -104,6 +108,25 @@ class SandboxApp:
         route = f"{method} {template.lstrip('/')}"
         with self._stats_lock:
             self.requests[route] += 1
+        if name.startswith(("admin_", "storage_")):  # storage is not the API: its PUTs go to the bucket
+            return self._handle(request, route, name, args, environ, start_response)
+        self._enter_api()
+        try:
+            return self._handle(request, route, name, args, environ, start_response)
+        finally:
+            self._leave_api()
+
+    def _enter_api(self) -> None:
+        with self._stats_lock:
+            self.api_in_flight += 1
+            self.api_peak = max(self.api_peak, self.api_in_flight)
+
+    def _leave_api(self) -> None:
+        with self._stats_lock:
+            self.api_in_flight -= 1
+
+    def _handle(self, request: Request, route: str, name: str, args: dict[str, Any], environ: dict[str, Any],
+                start_response: Callable) -> Any:
         admin = name.startswith("admin_")
         fault = None if admin else self.faults.pick(request.method, request.path)
         if fault is not None and fault.action in BEFORE:
@@ -129,6 +152,10 @@ class SandboxApp:
             response = json_response({"detail": f"internal error ({type(exc).__name__})"}, 500)
         if fault is not None and fault.action == "lose_response":
             _drop_connection(environ)
+        elif fault is not None and fault.action == "reset":
+            _reset_connection(environ)
+        elif fault is not None and fault.action == "slow_response":
+            time.sleep(fault.latency_ms / 1000)
         elif fault is not None and fault.action == "error_after_commit":
             response = json_response({"detail": "injected fault after commit"}, fault.status)
         return response(environ, start_response)
@@ -362,9 +389,14 @@ class SandboxApp:
         return json_response({"rules": self.faults.describe()})
 
     def admin_stats(self, request: Request) -> Response:
+        """Requests per route, records per kind, and API concurrency (``?reset_peak=1`` starts a new peak)."""
         with self._stats_lock:
             requests = dict(self.requests)
-        return json_response({"requests": requests, "counts": self.store.counts(), "faults": self.faults.describe()})
+            concurrency = {"api_in_flight": self.api_in_flight, "api_peak": self.api_peak}
+            if request.args.get("reset_peak"):
+                self.api_peak = self.api_in_flight
+        return json_response({"requests": requests, "counts": self.store.counts(), "faults": self.faults.describe(),
+                              "concurrency": concurrency})
 
     def admin_get_config(self, request: Request) -> Response:
         return json_response(vars(self.store.settings()))
@@ -397,6 +429,27 @@ def _drop_connection(environ: dict[str, Any]) -> None:
             sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+def _reset_connection(environ: dict[str, Any]) -> None:
+    """Close the connection with SO_LINGER 0, which sends a TCP RST instead of a FIN.
+
+    The server still holds the socket object, so its descriptor is not closed but replaced by /dev/null
+    (``dup2`` closes the connection): the server's own later write and close then touch /dev/null, never a
+    descriptor that another connection has been given meanwhile.
+    """
+    sock = environ.get("werkzeug.socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            os.dup2(null, sock.fileno())
+        finally:
+            os.close(null)
+    except OSError:
+        pass
 
 
 def _iter_file(path: Path, chunk: int = 2**20):

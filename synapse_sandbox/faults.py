@@ -10,6 +10,9 @@ times. Actions:
 - ``lose_response``: serve and commit, then drop the connection without an answer (a lost response).
 - ``error_after_commit``: serve and commit, then answer ``status`` anyway. This is the bug the SDK's
   POST retries turn into duplicates; the sandbox only ever does it when asked.
+- ``reset``: serve and commit, then reset the connection (TCP RST): the client sees "connection reset by peer".
+- ``slow_response``: serve and commit, then wait ``latency_ms`` before answering, so a client with a shorter
+  read timeout gives up on a write that happened (a timeout after commit).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-ACTIONS = ("error", "rate_limit", "latency", "lose_response", "error_after_commit")
+ACTIONS = ("error", "rate_limit", "latency", "lose_response", "error_after_commit", "reset", "slow_response")
 BEFORE = ("error", "rate_limit", "latency")
 
 

@@ -8,6 +8,7 @@ never written.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from synapse_dagster.config.models import BatchMode, PipelineConfig
 from synapse_dagster.definitions import load_definitions
 from synapse_dagster.defs.partitions import batches_partitions
 from synapse_dagster.defs.pipeline import ASSET_NAMES, asset_key, ingest_job_name
+from synapse_dagster.defs.run_workers import reap_dead_runs, run_worker_tags
 
 DRY_RUN_ASSETS = ASSET_NAMES[:4]  # up to validated_meta: nothing reaches Synapse
 
@@ -45,8 +47,10 @@ def run_batch(pipeline_file: Path, batch: str, *, pipeline: str, dry_run: bool =
                 asset_selection=[asset_key(config, name) for name in DRY_RUN_ASSETS],
             )
     instance = dg.DagsterInstance.get()
+    reap_dead_runs(instance, log=lambda message: print(message, file=sys.stderr))
     register_batch(instance, partitions.name, batch)
-    return job.execute_in_process(instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet)
+    return job.execute_in_process(instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet,
+                                  tags=run_worker_tags())
 
 
 def register_batch(instance: dg.DagsterInstance, partitions: str, batch: str) -> None:

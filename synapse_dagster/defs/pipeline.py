@@ -34,10 +34,14 @@ class AssetStep:
     retry_policy: dg.RetryPolicy | None = None
 
 
+# Every step that calls the Synapse API holds a slot of this pool, so API concurrency across runs is at most the
+# pool's limit times each process's limiter (SynapseResource.max_concurrent_requests).
+API_POOL = "synapse_api"
+
 STEPS: tuple[AssetStep, ...] = (
     AssetStep("collection_specs", assets.collection_specs,
               lambda p: f"File specifications and meta schema of data collection {p.data_collection}, fetched from Synapse.",
-              kinds=frozenset({"synapse"})),
+              kinds=frozenset({"synapse"}), pool=API_POOL),
     AssetStep("source_inventory", assets.source_inventory,
               lambda p: "Every file of the batch with size and modification time; system junk is marked, not dropped.",
               ("collection_specs",)),
@@ -53,11 +57,11 @@ STEPS: tuple[AssetStep, ...] = (
     AssetStep("uploaded_files", assets.uploaded_files,
               lambda p: "Files of valid units uploaded through presigned URLs in parallel; files already confirmed "
               "on this Synapse are not sent again.",
-              ("validated_meta",), frozenset({"synapse"}), "synapse_api", DELIVERY_RETRIES),
+              ("validated_meta",), frozenset({"synapse"}), API_POOL, DELIVERY_RETRIES),
     AssetStep("created_units", assets.created_units,
               lambda p: f"Data units created in data collection {p.data_collection}, in batches of "
               f"{p.creating_data_unit_batch_size}, once per dataset_key however often the batch runs.",
-              ("validated_meta", "uploaded_files"), frozenset({"synapse"}), "synapse_api", DELIVERY_RETRIES),
+              ("validated_meta", "uploaded_files"), frozenset({"synapse"}), API_POOL, DELIVERY_RETRIES),
 )
 ASSET_NAMES = tuple(step.name for step in STEPS)
 

@@ -6,6 +6,7 @@ resolves, so a run asks Synapse for a storage once and checks each source once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,21 @@ from synapse_sdk.clients.backend import BackendClient
 from synapse_dagster.config.models import PipelineConfig
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.sources.roots import SourceRoot, resolve_roots
+from synapse_dagster.core.synapse.limiter import DEFAULT_MAX_CONCURRENCY
 from synapse_dagster.core.synapse.transport import guard_creates
+from synapse_dagster.defs.run_workers import record_run_worker
 from synapse_dagster.core.synapse.credentials import DEFAULT_CONFIG_FILE, SynapseCredentials, resolve_credentials
+
+
+API_CONCURRENCY_ENV = "SYNAPSE_DAGSTER_API_CONCURRENCY"
+
+
+def api_concurrency_setting() -> int | None:
+    """``SYNAPSE_DAGSTER_API_CONCURRENCY``, checked when the code location loads (a bad value names the variable)."""
+    value = os.environ.get(API_CONCURRENCY_ENV, "").strip()
+    if value and not (value.isdigit() and 1 <= int(value) <= 256):
+        raise ValueError(f"{API_CONCURRENCY_ENV} must be a whole number from 1 to 256, not {value!r}")
+    return int(value) if value else None
 
 
 class SynapseResource(dg.ConfigurableResource):
@@ -29,10 +43,17 @@ class SynapseResource(dg.ConfigurableResource):
     access_token: str | None = Field(default=None, description="Prefer dg.EnvVar('SYNAPSE_ACCESS_TOKEN').")
     tenant: str | None = Field(default=None, description="Tenant code; default: SYNAPSE_TENANT.")
     config_file: str = Field(default=DEFAULT_CONFIG_FILE, description="Written by 'synapse login'.")
-    read_timeout_s: int = Field(default=120, ge=5, description="Read timeout of API calls in seconds.")
+    read_timeout_s: int = Field(default=120, ge=1, description="Read timeout of API calls in seconds.")
+    max_concurrent_requests: int | None = Field(default=None, ge=1, le=256, description=(
+        "API requests in flight at once per process, fewer while the server answers 429; default: "
+        f"{API_CONCURRENCY_ENV} or {DEFAULT_MAX_CONCURRENCY}. Across runs, times the synapse_api pool's limit."))
     _credentials: SynapseCredentials | None = PrivateAttr(default=None)
     _client: BackendClient | None = PrivateAttr(default=None)
     _storages: dict[int, Mapping[str, Any]] = PrivateAttr(default_factory=dict)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.instance is not None:  # so a run that dies here is known to be dead (see run_workers)
+            record_run_worker(context.instance, context.run)
 
     def credentials(self) -> SynapseCredentials:
         if self._credentials is None:
@@ -47,8 +68,11 @@ class SynapseResource(dg.ConfigurableResource):
                 access_token=creds.access_token,
                 tenant=creds.tenant,
                 timeout={"connect": 5, "read": self.read_timeout_s},
-            ))
+            ), max_concurrency=self.api_concurrency())
         return self._client
+
+    def api_concurrency(self) -> int:
+        return self.max_concurrent_requests or api_concurrency_setting() or DEFAULT_MAX_CONCURRENCY
 
     def storage(self, storage_id: int) -> Mapping[str, Any]:
         """The storage with its configuration (which may hold credentials: keep it in memory only).

@@ -21,6 +21,7 @@ from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.sources.listing import list_files
 from synapse_dagster.defs.partitions import batches_partitions
+from synapse_dagster.defs.run_workers import reap_dead_runs
 from synapse_dagster.defs.resources import SourcesResource, SynapseResource
 
 FIRST_PASS_BATCHES_PER_TICK = 1000
@@ -76,6 +77,7 @@ def _folder_sensor(pipeline: PipelineConfig, job: dg.UnresolvedAssetJobDefinitio
     )
     def new_batches(context: dg.SensorEvaluationContext, synapse: SynapseResource,
                     sources: SourcesResource) -> dg.SensorResult:
+        reap_dead_runs(context.instance, context.log.warning)
         cursor = DiscoveryCursor.from_json(context.cursor)
         register_only = not cursor.first_pass_done and pipeline.sensor.on_first_pass == "register"
         try:
@@ -132,6 +134,7 @@ def _window_sensor(pipeline: PipelineConfig, job: dg.UnresolvedAssetJobDefinitio
     )
     def new_windows(context: dg.SensorEvaluationContext, synapse: SynapseResource,
                     sources: SourcesResource) -> dg.SensorResult:
+        reap_dead_runs(context.instance, context.log.warning)
         try:
             root = sources.roots(pipeline, synapse)[0]
             cursor = WindowCursor.from_json(context.cursor)

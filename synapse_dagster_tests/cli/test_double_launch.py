@@ -6,55 +6,30 @@ one daemon do; the second waits on the batch's delivery claim and then finds eve
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
-import dagster as dg
-from dagster._core.instance.ref import InstanceRef
 import pytest
-import yaml
 
-from synapse_sandbox.demo_data import generate_batch
+from synapse_dagster_tests.cli.ingest_hosts import IngestHost, make_host, reported, write_batch
 
 UNITS = 40
 
 
-def ingest_setup(tmp_path, collection: int, name: str, seed: int, **settings) -> tuple[list[str], dict[str, str]]:
-    """A batch of distinct bytes, a pipeline file, a Dagster home and the ``ingest`` command line for them."""
-    root = tmp_path / "incoming" / "b001"
-    generate_batch(root, units=UNITS, seed=seed, image_size=32, defects=False)
-    for label in root.glob("*/label.json"):
-        label.write_text(json.dumps({**json.loads(label.read_text()), "case": f"{name}-{seed}"}))
-    pipelines = tmp_path / "pipelines.yaml"
-    pipelines.write_text(yaml.safe_dump({"pipelines": [{
-        "name": name, "data_collection": collection, "storage": 1, "source": {"path": "./incoming"},
-        "metadata": {"key_column": "patient_id"}, **settings}]}))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
-    # The instance exists before the runs, as it does where a daemon launches them (two processes creating a
-    # fresh SQLite instance at the same moment race on its schema, which is not what is tested here).
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home))) as instance:
-        instance.get_runs(limit=1)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "SYNAPSE_DAGSTER_STATE_DIR": str(tmp_path / "state")}
-    command = [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipelines", str(pipelines),
-               "--pipeline", name, "--batch", "b001"]
-    return command, env
+def ingest_setup(tmp_path, collection: int, name: str, seed: int, **settings) -> IngestHost:
+    write_batch(tmp_path / "incoming" / "b001", UNITS, seed, name)
+    return make_host(tmp_path, pipeline=name, collection=collection, source={"path": "./incoming"}, **settings)
 
 
 def test_two_simultaneous_ingests_of_one_batch_create_everything_once(tmp_path, synapse_env, collection):
-    command, env = ingest_setup(tmp_path, collection, "twice", 91, creating_data_unit_batch_size=5, upload_max_workers=2)
+    host = ingest_setup(tmp_path, collection, "twice", 91, creating_data_unit_batch_size=5, upload_max_workers=2)
     files_before = synapse_env.stats()["counts"]["data_files"]
     # Slow every upload a little so the two runs overlap for certain.
     synapse_env.set_faults([{"match": {"method": "PUT", "path": "^_storage/upload/"}, "action": "latency", "latency_ms": 50}])
     try:
-        runs = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True) for _ in range(2)]
+        runs = [host.start("b001") for _ in range(2)]
         outputs = [r.communicate(timeout=300)[0] for r in runs]
     finally:
         synapse_env.set_faults([])
@@ -62,9 +37,8 @@ def test_two_simultaneous_ingests_of_one_batch_create_everything_once(tmp_path, 
     landed = Counter(u["meta"]["dataset_key"] for u in synapse_env.units(collection))
     assert len(landed) == UNITS and set(landed.values()) == {1}
     assert synapse_env.stats()["counts"]["data_files"] - files_before == 2 * UNITS
-    created = sorted(line.split(":")[1].split(";")[0].strip() for out in outputs for line in out.splitlines()
-                     if line.strip().startswith("data units created"))
-    assert created == ["0", str(UNITS)], outputs  # one run did the work, the other found it done
+    created = sorted(reported(out, "data units created") for out in outputs)
+    assert created == [0, UNITS], outputs  # one run did the work, the other found it done
 
 
 KILL_POINTS = {
@@ -82,12 +56,12 @@ def test_a_run_killed_anywhere_lets_go_and_the_rerun_ends_exact(tmp_path, synaps
     """SIGKILL at a point of delivery (the sandbox holds the run there with latency), then a re-run: it starts at
     once (the dead run's claim is free), asks Synapse what the dead run left, and ends exact."""
     method, path, route, arrivals, latency = KILL_POINTS[point]
-    command, env = ingest_setup(tmp_path, collection, "killed", 100 + sorted(KILL_POINTS).index(point),
-                                upload_max_workers=2, creating_data_unit_batch_size=5)
+    host = ingest_setup(tmp_path, collection, "killed", 100 + sorted(KILL_POINTS).index(point),
+                        upload_max_workers=2, creating_data_unit_batch_size=5)
     files_before = synapse_env.stats()["counts"]["data_files"]
     seen_before = synapse_env.stats()["requests"].get(route, 0)
     synapse_env.set_faults([{"match": {"method": method, "path": path}, "action": "latency", "latency_ms": latency}])
-    victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = host.start("b001", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while synapse_env.stats()["requests"].get(route, 0) - seen_before < arrivals:
@@ -99,7 +73,7 @@ def test_a_run_killed_anywhere_lets_go_and_the_rerun_ends_exact(tmp_path, synaps
     finally:
         synapse_env.set_faults([])
     started = time.monotonic()
-    rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    rerun = host.run("b001")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert time.monotonic() - started < 60  # it did not wait out the dead run's lease
     landed = Counter(u["meta"]["dataset_key"] for u in synapse_env.units(collection))

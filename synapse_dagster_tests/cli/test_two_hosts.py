@@ -4,55 +4,19 @@ unit and each data file lands once."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
-import dagster as dg
-import yaml
-from dagster._core.instance.ref import InstanceRef
-
-from synapse_sandbox.demo_data import generate_batch
+from synapse_dagster_tests.cli.ingest_hosts import make_host, reported, write_batch
 
 UNITS = 24
 BATCHES = ("b001", "b002")
-
-
-def host(tmp_path: Path, name: str, collection: int, source: dict, ledger_url: str) -> tuple[Path, dict[str, str]]:
-    """One host's own folder: its pipeline file, its Dagster home, its state; only the ledger URL is shared."""
-    root = tmp_path / name
-    (root / "dagster_home").mkdir(parents=True)
-    (root / "dagster_home" / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
-    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(root / "dagster_home"))) as instance:
-        instance.get_runs(limit=1)
-    (root / "pipelines.yaml").write_text(yaml.safe_dump({"pipelines": [{
-        "name": "fleet", "data_collection": collection, "storage": 1, "source": source,
-        "metadata": {"key_column": "patient_id"}, "creating_data_unit_batch_size": 5, "upload_max_workers": 2}]}))
-    env = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home"), "SYNAPSE_DAGSTER_STATE_DIR": str(root / "state"),
-           "SYNAPSE_DAGSTER_LEDGER_URL": ledger_url}
-    return root, env
-
-
-def ingest(root: Path, env: dict[str, str], batch: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipelines", str(root / "pipelines.yaml"),
-         "--pipeline", "fleet", "--batch", batch], env=env, cwd=root, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
-
-
-def reported(output: str, label: str) -> int:
-    """The first number of the report line ``label`` (``data units created: 24; already existed: 0``)."""
-    line = next(x for x in output.splitlines() if x.strip().startswith(label))
-    return int(line.split(":")[1].split(";")[0].split("(")[0])
 
 
 def test_two_hosts_sharing_postgres_deliver_each_unit_once(tmp_path, synapse_env, collection, s3_server,
                                                              postgres_server, monkeypatch):
     bucket = s3_server.new_bucket("fleet")
     for i, batch in enumerate(BATCHES):
-        generate_batch(tmp_path / "data" / batch, units=UNITS, seed=300 + i, image_size=24, defects=False)
+        write_batch(tmp_path / "data" / batch, UNITS, 300 + i, "fleet")
         for path in sorted((tmp_path / "data" / batch).rglob("*")):
             if path.is_file():
                 s3_server.put(bucket, f"incoming/{path.relative_to(tmp_path / 'data').as_posix()}", path.read_bytes())
@@ -62,13 +26,15 @@ def test_two_hosts_sharing_postgres_deliver_each_unit_once(tmp_path, synapse_env
         "endpoint_url": s3_server.endpoint, "region": s3_server.region,
         "secrets_from_env": {"access_key": "TEST_S3_KEY", "secret_key": "TEST_S3_SECRET"}}}
     ledger_url = postgres_server.new_database("fleet")
-    (a, env_a), (b, env_b) = (host(tmp_path, name, collection, source, ledger_url) for name in ("host-a", "host-b"))
+    a, b = (make_host(tmp_path / name, pipeline="fleet", collection=collection, source=source,
+                      env={"SYNAPSE_DAGSTER_LEDGER_URL": ledger_url}, creating_data_unit_batch_size=5,
+                      upload_max_workers=2) for name in ("host-a", "host-b"))
     files_before = synapse_env.stats()["counts"]["data_files"]
     synapse_env.set_faults([{"match": {"method": "PUT", "path": "^_storage/upload/"}, "action": "latency",
                              "latency_ms": 40}])  # so the runs overlap for certain
     try:
         # At once: both hosts take b001, host b also takes b002.
-        runs = [ingest(a, env_a, "b001"), ingest(b, env_b, "b001"), ingest(b, env_b, "b002")]
+        runs = [a.start("b001"), b.start("b001"), b.start("b002")]
         outputs = [r.communicate(timeout=300)[0] for r in runs]
     finally:
         synapse_env.set_faults([])
@@ -76,7 +42,7 @@ def test_two_hosts_sharing_postgres_deliver_each_unit_once(tmp_path, synapse_env
     assert sorted(reported(o, "data units created") for o in outputs[:2]) == [0, UNITS], outputs  # one host did b001, once
     assert reported(outputs[2], "data units created") == UNITS
     # Later host a runs b002, which host b did: its own state knows nothing, the shared ledger knows it all.
-    again = ingest(a, env_a, "b002")
+    again = a.start("b002")
     output = again.communicate(timeout=300)[0]
     assert again.returncode == 0 and reported(output, "data units created") == 0, output
     assert reported(output, "files uploaded") == 0, output
@@ -84,4 +50,4 @@ def test_two_hosts_sharing_postgres_deliver_each_unit_once(tmp_path, synapse_env
     assert len(landed) == 2 * UNITS and set(landed.values()) == {1}, landed
     assert synapse_env.stats()["counts"]["data_files"] - files_before == 2 * 2 * UNITS
     assert postgres_server.password not in "".join(outputs) + output
-    assert not list((a / "state").glob("ledger*")) and not list((b / "state").glob("ledger*"))  # no local ledger
+    assert not list((a.root / "state").glob("ledger*")) and not list((b.root / "state").glob("ledger*"))  # no local ledger

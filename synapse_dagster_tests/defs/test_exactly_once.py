@@ -3,7 +3,8 @@ with exactly one unit per valid unit of the batch and exactly one data file per 
 
 The faults are the sandbox's own switches: an error before anything is written (a retry is safe), 5xx *after* the
 write committed (what the SDK's own POST retries turn into duplicates), a dropped connection after commit (a lost
-answer), and 429 with ``Retry-After``.
+answer), a connection reset (RST) after commit, an answer slower than the client's read timeout after commit,
+and 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ FAULTS = {
     "504-after-commit": {"action": "error_after_commit", "status": 504, "times": 2},
     "lost-answer": {"action": "lose_response", "times": 2},
     "429-retry-after": {"action": "rate_limit", "retry_after": 1, "times": 2},
+    "connection-reset-after-commit": {"action": "reset", "times": 2},
+    "timeout-after-commit": {"action": "slow_response", "latency_ms": 3000, "times": 1},
 }
+READ_TIMEOUT_S = 2  # the client's, shorter than the slow answer
 
 
 def landed(sandbox, collection: int) -> Counter:
@@ -38,10 +42,11 @@ def test_each_fault_on_unit_creation_ends_with_exactly_the_batch(tmp_path, synap
     generate_batch(tmp_path / "incoming" / "b001", units=UNITS, seed=4, image_size=8, defects=False)
     defs, _ = make_pipeline(tmp_path, collection)
     files_before = synapse_env.stats()["counts"]["data_files"]
+    listed_before = synapse_env.stats()["requests"].get("GET data_units/", 0)
     synapse_env.set_faults([{"match": CREATE, **FAULTS[fault]}])
     try:
         with dg.instance_for_test() as instance:
-            result = run(defs, instance)
+            result = run(defs, instance, read_timeout_s=READ_TIMEOUT_S)
     finally:
         synapse_env.set_faults([])
     assert result.success
@@ -50,6 +55,8 @@ def test_each_fault_on_unit_creation_ends_with_exactly_the_batch(tmp_path, synap
     assert synapse_env.stats()["counts"]["data_files"] - files_before == 2 * UNITS
     report = result.output_for_node("xray__created_units")
     assert len(report.by_status("created")) == UNITS and not report.by_status("failed")
+    if "after-commit" in fault or fault == "lost-answer":  # an answer that never came or lied: Synapse was asked
+        assert synapse_env.stats()["requests"].get("GET data_units/", 0) > listed_before
 
 
 def test_a_refused_token_midway_fails_the_run_naming_the_units(tmp_path, synapse_env, collection):

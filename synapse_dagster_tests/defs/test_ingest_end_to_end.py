@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from synapse_dagster.definitions import build_definitions
+from synapse_dagster.defs.resources import SynapseResource
 from synapse_sandbox.demo_data import generate_batch
 from synapse_dagster.config.loading import parse_pipeline_file
 
@@ -37,10 +38,14 @@ def make_pipeline(tmp_path: Path, collection: int, **overrides) -> tuple[dg.Defi
     return build_definitions(pipelines, base_dir=tmp_path, state_dir=state_dir), state_dir
 
 
-def run(defs: dg.Definitions, instance: dg.DagsterInstance, batch: str = BATCH) -> dg.ExecuteInProcessResult:
+def run(defs: dg.Definitions, instance: dg.DagsterInstance, batch: str = BATCH,
+        read_timeout_s: int | None = None) -> dg.ExecuteInProcessResult:
+    """Run the batch; ``read_timeout_s`` gives the Synapse client a short read timeout (for the timeout faults)."""
     if not instance.has_dynamic_partition("xray_batches", batch):
         instance.add_dynamic_partitions("xray_batches", [batch])
-    return defs.resolve_job_def("xray_ingest").execute_in_process(instance=instance, partition_key=batch, raise_on_error=False)
+    resources = None if read_timeout_s is None else {"synapse": SynapseResource(read_timeout_s=read_timeout_s)}
+    return defs.resolve_job_def("xray_ingest").execute_in_process(instance=instance, partition_key=batch,
+                                                                  raise_on_error=False, resources=resources)
 
 
 def sha1(path: Path) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.deliver.ledger_tables import batch_claims
+from synapse_dagster.core.processes import process_alive, this_host
 
 DEFAULT_LEASE = 60.0
 DEFAULT_WAIT = 3600.0
@@ -41,7 +41,7 @@ class Claimant:
 
 
 def claimant(owner: str) -> Claimant:
-    return Claimant(owner, socket.gethostname(), os.getpid())
+    return Claimant(owner, this_host(), os.getpid())
 
 
 @contextlib.contextmanager
@@ -113,14 +113,4 @@ def _claim_is_free(row: tuple[str, str, int, float], me: Claimant, now: float, l
     owner, host, pid, heartbeat_at = row
     if owner == me.owner or heartbeat_at < now - lease:
         return True
-    return host == me.host and not _process_alive(pid)
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return host == me.host and not process_alive(pid)
