@@ -130,9 +130,8 @@ class SandboxApp:
         admin = name.startswith("admin_")
         fault = None if admin else self.faults.pick(request.method, request.path)
         if fault is not None and fault.action in BEFORE:
-            if fault.action == "latency":
-                time.sleep(fault.latency_ms / 1000)
-            else:
+            time.sleep(fault.latency_ms / 1000)  # latency; or an error held that long first
+            if fault.action != "latency":
                 _drain(request)
                 headers = {"Retry-After": str(fault.retry_after)} if fault.action == "rate_limit" else None
                 detail = "Request was throttled." if fault.action == "rate_limit" else "injected fault"

@@ -4,7 +4,8 @@ A rule matches requests by method and path regex and fires with a probability, a
 times. Actions:
 
 - ``error``: answer ``status`` (default 503) *before* doing anything, as a proxy in front of the
-  backend would; nothing is committed, so the SDK's retries on 502/503/504 are harmless.
+  backend would; nothing is committed, so the SDK's retries on 502/503/504 are harmless. With
+  ``latency_ms``, the request is held that long first (a request that never reaches the backend).
 - ``rate_limit``: answer 429 with ``Retry-After: retry_after`` before doing anything.
 - ``latency``: sleep ``latency_ms`` first, then serve normally.
 - ``lose_response``: serve and commit, then drop the connection without an answer (a lost response).

@@ -16,7 +16,13 @@ FAULTS = {
     "502-after-commit": [{"action": "error_after_commit", "status": 502, "times": 1}],
     "lost-answer": [{"action": "lose_response", "times": 2}],
     "503-before": [{"action": "error", "status": 503, "times": 2}],
+    "500-after-commit": [{"action": "error_after_commit", "status": 500, "times": 1}],
+    "504-after-commit": [{"action": "error_after_commit", "status": 504, "times": 1}],
+    "429-retry-after": [{"action": "rate_limit", "retry_after": 1, "times": 2}],
+    "connection-reset": [{"action": "reset", "times": 1}],
+    "timeout-after-commit": [{"action": "slow_response", "latency_ms": 3000, "times": 1}],
 }
+READ_TIMEOUT_S = 2
 
 
 def project_tasks(sandbox, project: int) -> Counter:
@@ -33,8 +39,8 @@ def test_one_task_per_unit_under_faults_and_reruns(tmp_path, synapse_env, collec
     synapse_env.set_faults([{"match": {"method": "POST", "path": "^tasks/$"}, **rule} for rule in FAULTS[fault]])
     try:
         with dg.instance_for_test() as instance:
-            first = run(defs, instance)
-            second = run(defs, instance)
+            first = run(defs, instance, read_timeout_s=READ_TIMEOUT_S)
+            second = run(defs, instance, read_timeout_s=READ_TIMEOUT_S)
     finally:
         synapse_env.set_faults([])
     assert first.success and second.success
