@@ -13,12 +13,12 @@ import dagster as dg
 
 from synapse_dagster.config.loading import load_pipeline_file
 from synapse_dagster.config.models import PipelineFile
-from synapse_dagster.defs.dagster_fixes import fix_pool_wait_busy_loop
+from synapse_dagster.defs.dagster_fixes import apply_dagster_fixes
 from synapse_dagster.defs.pipeline import build_pipeline_definitions
 from synapse_dagster.defs.resources import (
     IngestStateResource, SourcesResource, SynapseResource, api_concurrency_setting)
 
-fix_pool_wait_busy_loop()
+apply_dagster_fixes()
 
 STATE_DIR_ENV = "SYNAPSE_DAGSTER_STATE_DIR"
 IO_BASE_ENV = "SYNAPSE_DAGSTER_IO_BASE"  # where step outputs live: a folder, or s3://…, gs://… for several hosts

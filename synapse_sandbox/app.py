@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import os
@@ -90,6 +91,9 @@ class SandboxApp:
         self.requests: Counter[str] = Counter()
         self.api_in_flight = 0  # API requests being served now, and the most at once since the last reset
         self.api_peak = 0
+        self.api_peak_routes: list[str] = []  # what was in flight at the peak
+        self._in_flight: dict[int, str] = {}
+        self._tickets = itertools.count()
         self._stats_lock = threading.Lock()
         self.url_map = Map(
             [Rule(path, methods=[method], endpoint=(method, path, name)) for method, path, name in _ROUTES],
@@ -110,20 +114,25 @@ class SandboxApp:
             self.requests[route] += 1
         if name.startswith(("admin_", "storage_")):  # storage is not the API: its PUTs go to the bucket
             return self._handle(request, route, name, args, environ, start_response)
-        self._enter_api()
+        ticket = self._enter_api(route)
         try:
             return self._handle(request, route, name, args, environ, start_response)
         finally:
-            self._leave_api()
+            self._leave_api(ticket)
 
-    def _enter_api(self) -> None:
+    def _enter_api(self, route: str) -> int:
         with self._stats_lock:
+            ticket = next(self._tickets)
+            self._in_flight[ticket] = route
             self.api_in_flight += 1
-            self.api_peak = max(self.api_peak, self.api_in_flight)
+            if self.api_in_flight > self.api_peak:
+                self.api_peak, self.api_peak_routes = self.api_in_flight, sorted(self._in_flight.values())
+            return ticket
 
-    def _leave_api(self) -> None:
+    def _leave_api(self, ticket: int) -> None:
         with self._stats_lock:
             self.api_in_flight -= 1
+            self._in_flight.pop(ticket, None)
 
     def _handle(self, request: Request, route: str, name: str, args: dict[str, Any], environ: dict[str, Any],
                 start_response: Callable) -> Any:
@@ -391,9 +400,10 @@ class SandboxApp:
         """Requests per route, records per kind, and API concurrency (``?reset_peak=1`` starts a new peak)."""
         with self._stats_lock:
             requests = dict(self.requests)
-            concurrency = {"api_in_flight": self.api_in_flight, "api_peak": self.api_peak}
+            concurrency = {"api_in_flight": self.api_in_flight, "api_peak": self.api_peak,
+                           "api_peak_routes": self.api_peak_routes}
             if request.args.get("reset_peak"):
-                self.api_peak = self.api_in_flight
+                self.api_peak, self.api_peak_routes = self.api_in_flight, sorted(self._in_flight.values())
         return json_response({"requests": requests, "counts": self.store.counts(), "faults": self.faults.describe(),
                               "concurrency": concurrency})
 

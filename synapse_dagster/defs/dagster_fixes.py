@@ -1,10 +1,17 @@
-"""A fix for a Dagster 1.13 bug this project would otherwise hit on every pooled backfill.
+"""Fixes for two Dagster 1.13 bugs in concurrency pools that this project would otherwise hit on every backfill.
 
-While a step waits for a concurrency-pool slot, the executor sleeps ``interval_to_next_pending_claim_check()``
-seconds between claims; that returns ``min(0, …)``, never more than 0, so the wait spins a core at 100% and hits
-the instance database in a tight loop (seen: one core busy for the 180 s a run waited on the ``synapse_api``
-pool). Upstream noticed it (dagster-io/dagster#20367, closed unmerged). The fix returns the time until the next
-pending claim is due, never less than 0. It is applied once, when the code location loads.
+- **A waiting step spins.** While a step waits for a pool slot, the executor sleeps
+  ``interval_to_next_pending_claim_check()`` seconds between claims; that returns ``min(0, …)``, never more than
+  0, so the wait spins a core at 100% and hits the instance database in a tight loop (seen: one core busy for the
+  180 s a run waited on the ``synapse_api`` pool). Upstream noticed it (dagster-io/dagster#20367, closed
+  unmerged). The fix returns the time until the next pending claim is due, never less than 0.
+- **Two steps take one slot.** A claim selects a free slot row ``FOR UPDATE SKIP LOCKED`` and then updates that row
+  by id alone. SQLite ignores ``FOR UPDATE``, so two processes that select the same free row both update it and
+  both hold "the" slot: with a pool of 2, three steps ran at once (seen in this project's four-batch test). The fix
+  updates the row only while it is still free (compare-and-set), so a slot row really is a semaphore; the loser is
+  told BLOCKED and claims again later, as Dagster already does when no slot is free.
+
+Both are applied once, when the code location loads.
 """
 
 from __future__ import annotations
@@ -12,6 +19,11 @@ from __future__ import annotations
 import time
 
 from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+from dagster._core.storage.event_log.schema import ConcurrencySlotsTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+from dagster._core.storage.sqlalchemy_compat import db_select
+from dagster._utils.concurrency import ConcurrencySlotStatus
+import sqlalchemy as db
 
 
 def _interval_to_next_pending_claim_check(self: InstanceConcurrencyContext) -> float:
@@ -20,5 +32,33 @@ def _interval_to_next_pending_claim_check(self: InstanceConcurrencyContext) -> f
     return max(0.0, min(ready_at for ready_at in self._pending_timeouts.values()) - time.time())
 
 
+def _claim_concurrency_slot(self: SqlEventLogStorage, concurrency_key: str, run_id: str,
+                            step_key: str) -> ConcurrencySlotStatus:
+    slots = ConcurrencySlotsTable.c
+    with self.index_connection() as conn:
+        free = conn.execute(
+            db_select([slots.id]).select_from(ConcurrencySlotsTable)
+            .where(db.and_(slots.concurrency_key == concurrency_key, slots.step_key.is_(None),
+                           slots.deleted.is_(False)))
+            .with_for_update(skip_locked=True).limit(1)
+        ).fetchone()
+        if not free or not free[0]:
+            return ConcurrencySlotStatus.BLOCKED
+        taken = conn.execute(
+            ConcurrencySlotsTable.update().values(run_id=run_id, step_key=step_key)
+            .where(db.and_(slots.id == free[0], slots.step_key.is_(None)))
+        ).rowcount
+        return ConcurrencySlotStatus.CLAIMED if taken else ConcurrencySlotStatus.BLOCKED
+
+
 def fix_pool_wait_busy_loop() -> None:
     InstanceConcurrencyContext.interval_to_next_pending_claim_check = _interval_to_next_pending_claim_check
+
+
+def fix_slot_claim_race() -> None:
+    SqlEventLogStorage._claim_concurrency_slot = _claim_concurrency_slot
+
+
+def apply_dagster_fixes() -> None:
+    fix_pool_wait_busy_loop()
+    fix_slot_claim_race()

@@ -167,6 +167,7 @@ def created_units(report: CreationReport, plan: BatchPlan, *, host: str, collect
         "held_back_invalid": len(plan.invalid_units) + len(report.held_back),
         "reconciled_with_server": report.reconciled,
         "create_requests": report.requests_sent,
+        "units_listed_to_reconcile": report.units_listed,
         "collection_api": collection_link(host, collection_id),
         **_task_figures(report),
         "units": table(rows, [("dataset_key", "string"), ("status", "string"), ("unit_id", "int"), ("error", "string")]),

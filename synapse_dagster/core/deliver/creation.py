@@ -1,9 +1,10 @@
 """Creating data units in batches, exactly once per ``dataset_key``.
 
 ``POST data_units/`` has no idempotency key, and the SDK retries POSTs on 502/503/504, so the only
-safe way to avoid duplicates is to know what exists. The ledger answers cheaply; the server is asked
-(one listing of the collection) only when the ledger cannot be sure: a unit left *pending* by a
-crash or a lost response, or a ledger that has never seen a collection which already holds units.
+safe way to avoid duplicates is to know what exists. The ledger answers, from a key index of the collection
+that is brought up to date before each creation run and after every unknown outcome: by reading the tail of
+the server's listing (what is new since the last look), or the whole listing the first time and whenever the
+server's order cannot be trusted (``listing_index.py``).
 A request the server rejects is split so that one bad unit never sinks the others.
 """
 
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from synapse_dagster.core.deliver.ledger import Ledger
+from synapse_dagster.core.deliver.listing_index import Listing, read_new_records, unit_key
 from synapse_dagster.core.meta.merge import DATASET_KEY_FIELD
 from synapse_dagster.core.redaction import redact
 
@@ -51,6 +53,7 @@ class CreationReport:
     outcomes: dict[str, UnitOutcome] = field(default_factory=dict)
     reconciled: bool = False
     requests_sent: int = 0
+    units_listed: int = 0  # units read from the server's listing to reconcile
     skipped: list[tuple[str, list[str]]] = field(default_factory=list)  # (dataset_key, why) never requested
     held_back: list[tuple[str, list[str]]] = field(default_factory=list)  # refused by the content guard once staged
     tasks: Any = None  # a TaskReport when the pipeline names a project
@@ -66,17 +69,6 @@ class CreationReport:
 class UnitClient(Protocol):
     def create_data_units(self, data: list[dict[str, Any]]) -> Any: ...
     def list_data_units(self, params: dict[str, Any] | None = None, **kwargs: Any) -> Any: ...
-
-
-def server_units_by_key(client: UnitClient, collection: int) -> Iterator[tuple[str, int]]:
-    """Stream ``(dataset_key, unit id)`` of every unit in the collection that carries a dataset_key."""
-    pages, _count = client.list_data_units(
-        params={"data_collection": collection}, list_all=True, url_conversion={}, page_size=500
-    )
-    for unit in pages:
-        key = (unit.get("meta") or {}).get(DATASET_KEY_FIELD)
-        if key is not None:
-            yield str(key), unit.get("id")
 
 
 def server_unit_count(client: UnitClient, collection: int) -> int:
@@ -95,6 +87,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+def units_listing(collection: int) -> str:
+    return f"data_units?data_collection={collection}"
 
 
 def create_units(
@@ -117,8 +113,11 @@ def create_units(
     todo = [r for k, r in wanted.items() if k not in creator.report.outcomes]
     if not todo:
         return creator.report
+    # Before creating anything, read what the server gained since the last look: the tail of its listing, cheap
+    # once the key index has a mark (every time then), or the whole collection when something is uncertain.
     uncertain = ledger.pending_keys(target, collection)
-    if uncertain or (not ledger.knows_collection(target, collection) and server_unit_count(client, collection) > 0):
+    if (uncertain or ledger.listing_mark(target, units_listing(collection)) is not None
+            or (not ledger.knows_collection(target, collection) and server_unit_count(client, collection) > 0)):
         todo = creator.reconcile(todo)
     for start in range(0, len(todo), batch_size):
         creator.send(todo[start : start + batch_size])
@@ -137,16 +136,18 @@ class _Creator:
 
     def reconcile(self, todo: list[UnitRequest], *, ours: bool = False) -> list[UnitRequest]:
         """Ask the server which of ``todo`` (and of the ledger's pending units) exist; return the rest. With
-        ``ours``, the ones found were created by this run's own unanswered request."""
+        ``ours``, the ones found were created by this run's own unanswered request.
+
+        What is new on the server since the last look is read into the ledger's key index (the tail of the
+        listing, or all of it the first time), and the index answers.
+        """
         self.report.reconciled = True
         pending = set(self.ledger.pending_keys(self.target, self.collection))
-        interesting = {r.dataset_key for r in todo} | pending
-        found: dict[str, int] = {}
-        for key, unit_id in server_units_by_key(self.client, self.collection):
-            if key in interesting and key not in found:
-                found[key] = unit_id
-        self.ledger.mark_created(self.target, self.collection, found.items(), self.batch)
+        listing = self.read_new_units()
+        states = self.ledger.unit_states(self.target, self.collection, {r.dataset_key for r in todo} | pending)
+        found = {key: unit_id for key, (state, unit_id) in states.items() if state == "created"}
         self.ledger.clear_pending(self.target, self.collection, pending - set(found))
+        self.report.units_listed += listing.units
         status = UnitStatus.CREATED if ours else UnitStatus.EXISTING
         remaining = []
         for r in todo:
@@ -155,6 +156,13 @@ class _Creator:
             else:
                 remaining.append(r)
         return remaining
+
+    def read_new_units(self) -> Listing:
+        return read_new_records(
+            self.ledger, self.target, units_listing(self.collection),
+            lambda number, size: self.client.list_data_units(
+                params={"data_collection": self.collection, "page": number, "page_size": size}),
+            lambda units: self.ledger.index_units(self.target, self.collection, units), unit_key)
 
     def send(self, chunk: list[UnitRequest], attempt: int = 1) -> None:
         if self.stopped:

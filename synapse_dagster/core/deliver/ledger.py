@@ -112,6 +112,20 @@ class Ledger:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
+    def _upsert(self, table: sa.Table, rows: list[dict[str, Any]], updates: Iterable[str],
+                where: sa.ColumnElement[bool] | None = None, conn: sa.Connection | None = None) -> None:
+        """Insert ``rows``; where the primary key exists, update the ``updates`` columns (only where ``where``)."""
+        if not rows:
+            return
+        stmt = self.upsert(table)
+        stmt = stmt.on_conflict_do_update(index_elements=[c.name for c in table.primary_key.columns],
+                                          set_={name: stmt.excluded[name] for name in updates}, where=where)
+        if conn is not None:
+            conn.execute(stmt, rows)
+            return
+        with self.transaction() as own:
+            own.execute(stmt, rows)
+
     def _select_in(self, columns: list[sa.ColumnElement[Any]], where: sa.ColumnElement[bool],
                    key: sa.ColumnElement[Any], values: Iterable[Any]) -> Iterator[sa.Row[Any]]:
         items = list(values)
@@ -137,12 +151,9 @@ class Ledger:
                  "size": c.size, "uploaded_at": now} for fp, c in confirmed]
         if not rows:
             return
-        stmt = self.upsert(t.uploaded_files)
-        stmt = stmt.on_conflict_do_update(index_elements=["target", "fingerprint"], set_={
-            name: stmt.excluded[name] for name in ("checksum", "data_file_id", "size", "uploaded_at")})
         a = t.attempted_files.c
         with self.transaction() as conn:
-            conn.execute(stmt, rows)
+            self._upsert(t.uploaded_files, rows, ("checksum", "data_file_id", "size", "uploaded_at"), conn=conn)
             conn.execute(sa.delete(t.attempted_files).where(
                 a.target == target, a.fingerprint == sa.bindparam("fp")), [{"fp": r["fingerprint"]} for r in rows])
 
@@ -150,11 +161,7 @@ class Ledger:
         """Written before an upload request: if its answer never arrives, the next run asks the server first."""
         now = time.time()
         rows = [{"target": target, "fingerprint": fp, "attempted_at": now} for fp in fingerprints]
-        if rows:
-            stmt = self.upsert(t.attempted_files)
-            with self.transaction() as conn:
-                conn.execute(stmt.on_conflict_do_update(index_elements=["target", "fingerprint"],
-                                                        set_={"attempted_at": stmt.excluded.attempted_at}), rows)
+        self._upsert(t.attempted_files, rows, ("attempted_at",))
 
     def attempted_files(self, target: str, fingerprints: Iterable[str]) -> set[str]:
         a = t.attempted_files.c
@@ -174,12 +181,8 @@ class Ledger:
             if gone:
                 conn.execute(sa.delete(t.dead_letters).where(
                     d.target == target, d.data_collection == collection, d.dataset_key == sa.bindparam("key")), gone)
-            if rows:
-                stmt = self.upsert(t.dead_letters)
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["target", "data_collection", "dataset_key"],
-                    set_={n: stmt.excluded[n] for n in ("batch", "stage", "reason", "status_code", "attempts",
-                                                        "failed_at")}), rows)
+            self._upsert(t.dead_letters, rows, ("batch", "stage", "reason", "status_code", "attempts", "failed_at"),
+                         conn=conn)
 
     def dead_letters(self, target: str, collection: int, batch: str | None = None) -> list[tuple]:
         """``(batch, dataset_key, stage, reason, status_code, attempts)`` rows, oldest batch first."""
@@ -207,12 +210,7 @@ class Ledger:
         now = time.time()
         rows = [{"target": target, "project": project, "data_unit": unit, "status": status, "task_id": task,
                  "updated_at": now} for unit, task in units]
-        if rows:
-            stmt = self.upsert(t.tasks)
-            with self.transaction() as conn:
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["target", "project", "data_unit"],
-                    set_={n: stmt.excluded[n] for n in ("status", "task_id", "updated_at")}), rows)
+        self._upsert(t.tasks, rows, ("status", "task_id", "updated_at"))
 
     def clear_pending_tasks(self, target: str, project: int, units: Iterable[int]) -> None:
         k = t.tasks.c
@@ -243,23 +241,11 @@ class Ledger:
     def mark_pending(self, target: str, collection: int, keys: Iterable[str], batch: str) -> None:
         """Pending rows for ``keys``; a key already *created* stays created."""
         rows = self._unit_rows(target, collection, ((k, None) for k in keys), batch, "pending")
-        if rows:
-            stmt = self.upsert(t.units)
-            with self.transaction() as conn:
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["target", "data_collection", "dataset_key"],
-                    set_={"status": "pending", "batch": stmt.excluded.batch, "updated_at": stmt.excluded.updated_at},
-                    where=t.units.c.status == "pending"), rows)
+        self._upsert(t.units, rows, ("status", "batch", "updated_at"), where=t.units.c.status == "pending")
 
     def mark_created(self, target: str, collection: int, created: Iterable[tuple[str, int | None]], batch: str) -> None:
         rows = self._unit_rows(target, collection, created, batch, "created")
-        if rows:
-            stmt = self.upsert(t.units)
-            with self.transaction() as conn:
-                conn.execute(stmt.on_conflict_do_update(
-                    index_elements=["target", "data_collection", "dataset_key"],
-                    set_={"status": "created", "unit_id": stmt.excluded.unit_id,
-                          "updated_at": stmt.excluded.updated_at}), rows)
+        self._upsert(t.units, rows, ("status", "unit_id", "updated_at"))
 
     def clear_pending(self, target: str, collection: int, keys: Iterable[str]) -> None:
         u = t.units.c
@@ -269,8 +255,28 @@ class Ledger:
                 conn.execute(sa.delete(t.units).where(u.target == target, u.data_collection == collection,
                                                       u.dataset_key == sa.bindparam("key"), u.status == "pending"), rows)
 
+    def index_units(self, target: str, collection: int, units: Iterable[tuple[str, int]]) -> None:
+        """Units seen on the server: created (a pending one too: its answer was lost); a known one stays as is."""
+        rows = self._unit_rows(target, collection, units, None, "created")
+        self._upsert(t.units, rows, ("status", "unit_id", "updated_at"), where=t.units.c.status == "pending")
+
+    def listing_mark(self, target: str, listing: str) -> tuple[int, int] | None:
+        """``(records listed, last id)`` of the key index's last read of ``listing``."""
+        m = t.listing_marks.c
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(m.seen, m.last_id).where(m.target == target, m.listing == listing)).first()
+        return None if row is None else (row.seen, row.last_id)
+
+    def set_listing_mark(self, target: str, listing: str, mark: tuple[int, int] | None) -> None:
+        m = t.listing_marks.c
+        with self.transaction() as conn:
+            conn.execute(sa.delete(t.listing_marks).where(m.target == target, m.listing == listing))
+            if mark is not None:
+                conn.execute(sa.insert(t.listing_marks).values(
+                    target=target, listing=listing, seen=mark[0], last_id=mark[1], updated_at=time.time()))
+
     @staticmethod
-    def _unit_rows(target: str, collection: int, units: Iterable[tuple[str, int | None]], batch: str,
+    def _unit_rows(target: str, collection: int, units: Iterable[tuple[str, int | None]], batch: str | None,
                    status: str) -> list[dict[str, Any]]:
         now = time.time()
         return [{"target": target, "data_collection": collection, "dataset_key": key, "status": status,

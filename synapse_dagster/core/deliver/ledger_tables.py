@@ -71,3 +71,12 @@ batch_claims = sa.Table(  # one delivery of a batch at a time, with a heartbeat 
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("heartbeat_at", sa.Float, nullable=False),
 )
+
+listing_marks = sa.Table(  # how far the key index has read a server listing (see listing_index.py)
+    "listing_marks", METADATA,
+    sa.Column("target", sa.Text, primary_key=True),
+    sa.Column("listing", sa.Text, primary_key=True),  # e.g. "data_units?data_collection=7", "tasks?project=3"
+    sa.Column("seen", sa.BigInteger, nullable=False),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -1,9 +1,9 @@
 """One labeling task per created unit in the pipeline's project, never two.
 
 ``POST tasks/`` has no idempotency key either, so it is guarded like unit creation: a task is *pending* in the
-ledger before its request and *created* after the answer; when the ledger cannot be sure (a pending task, or a
-project it never saw that already holds tasks), the project's tasks are listed and matched by data unit before
-anything is sent, and an unknown outcome (lost answer, 5xx, timeout) is looked up the same way before a resend.
+ledger before its request and *created* after the answer. Before anything is sent, and after an unknown outcome
+(lost answer, 5xx, timeout), the project's task listing is read into the ledger's key index (its tail once the
+index has a mark, all of it the first time: ``listing_index.py``) and matched by data unit.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from synapse_dagster.core.deliver.creation import RetryPolicy
 from synapse_dagster.core.deliver.ledger import Ledger
+from synapse_dagster.core.deliver.listing_index import read_new_records, task_key
 from synapse_dagster.core.redaction import redact
 
 
@@ -31,10 +32,8 @@ class TaskReport:
     reconciled: bool = False
 
 
-def server_tasks(client: TaskClient, project: int) -> dict[int, int]:
-    """``{data unit: task id}`` of the project's tasks (the list is filtered by project on the server)."""
-    pages, _count = client.list_tasks({"project": project, "page_size": 500}, list_all=True, url_conversion={})
-    return {int(t["data_unit"]): t.get("id") for t in pages if isinstance(t, Mapping) and t.get("data_unit") is not None}
+def tasks_listing(project: int) -> str:
+    return f"tasks?project={project}"
 
 
 def create_tasks(client: TaskClient, project: int, units: Iterable[int], *, ledger: Ledger, target: str,
@@ -45,7 +44,8 @@ def create_tasks(client: TaskClient, project: int, units: Iterable[int], *, ledg
     states = ledger.task_states(target, project, wanted)
     report.existing = {u for u, s in states.items() if s == "created"}
     todo = [u for u in wanted if u not in report.existing]
-    if todo and ("pending" in states.values() or not ledger.knows_project(target, project)):
+    if todo and ("pending" in states.values() or not ledger.knows_project(target, project)
+                 or ledger.listing_mark(target, tasks_listing(project)) is not None):
         todo = _reconcile(client, project, todo, ledger, target, report)
     for start in range(0, len(todo), batch_size):
         _send(client, project, todo[start : start + batch_size], ledger, target, report, retry, sleep)
@@ -55,15 +55,17 @@ def create_tasks(client: TaskClient, project: int, units: Iterable[int], *, ledg
 def _reconcile(client: TaskClient, project: int, todo: list[int], ledger: Ledger, target: str, report: TaskReport,
                *, ours: bool = False) -> list[int]:
     report.reconciled = True
-    found = server_tasks(client, project)
-    here = [(u, found[u]) for u in todo if u in found]
-    ledger.mark_tasks(target, project, here, "created")
+    read_new_records(ledger, target, tasks_listing(project),
+                     lambda number, size: client.list_tasks({"project": project, "page": number, "page_size": size}),
+                     lambda tasks: ledger.mark_tasks(target, project, tasks, "created"), task_key)
+    states = ledger.task_states(target, project, todo)
+    here = [(u, None) for u in todo if states.get(u) == "created"]
     for unit, task in here:
         if ours:
             report.created[unit] = task
         else:
             report.existing.add(unit)
-    return [u for u in todo if u not in found]
+    return [u for u in todo if states.get(u) != "created"]
 
 
 def _send(client: TaskClient, project: int, chunk: list[int], ledger: Ledger, target: str, report: TaskReport,
