@@ -14,6 +14,7 @@ from collections import Counter
 
 import dagster as dg
 
+from synapse_dagster.defs.run_workers import HEARTBEAT_TAG, HOST_TAG, STALE_AFTER_S, reap_dead_runs
 from synapse_dagster_tests.cli.ingest_hosts import IngestHost, make_host, reported, write_batch
 
 UNITS = 12
@@ -100,3 +101,29 @@ def test_a_run_waiting_for_a_pool_slot_sleeps(tmp_path, synapse_env, collection)
     assert busy < 0.3, f"the waiting run used {busy:.0%} of a core"
     landed = Counter(u["meta"]["dataset_key"] for u in synapse_env.units(collection))
     assert len(landed) == 2 * UNITS and set(landed.values()) == {1}
+
+
+def test_a_run_silent_on_another_host_is_freed_once_its_heartbeat_is_stale(tmp_path, synapse_env, collection):
+    """A run on another host sharing the instance: no PID to look at here, only its heartbeat tag."""
+    host = pooled_host(tmp_path, collection, "silent", ["b001", "b002"], pool_limit=1)
+    synapse_env.set_faults(SLOW_PUTS)
+    try:
+        victim = host.start("b001", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: pool_info(host).active_slot_count == 1, "the run holds the slot")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    finally:
+        synapse_env.set_faults([])
+    with host.instance() as instance:
+        (run,) = instance.get_runs()
+        assert run.tags[HEARTBEAT_TAG]  # it was beating
+        instance.add_run_tags(run.run_id, {HOST_TAG: "another-host", HEARTBEAT_TAG: str(int(time.time()) - 30)})
+        assert reap_dead_runs(instance) == []  # silent for 30 s: it may be alive, its slot stays taken
+        instance.add_run_tags(run.run_id, {HEARTBEAT_TAG: str(int(time.time()) - 2 * STALE_AFTER_S)})
+        assert reap_dead_runs(instance) == [run.run_id]
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.event_log_storage.get_concurrency_info(POOL).active_slot_count == 0
+    rerun = host.run("b001", timeout=120)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    landed = Counter(u["meta"]["dataset_key"] for u in synapse_env.units(collection))
+    assert len(landed) == UNITS and set(landed.values()) == {1}
