@@ -39,6 +39,7 @@ from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.sources.inventory import Inventory
 from synapse_dagster.core.sources.roots import SourceRoot, batch_roots, list_roots, read_small
 from synapse_dagster.core.sources.staging import stage_by_root
+from synapse_dagster.core.synapse.bulk_upload import UploadTimeouts
 from synapse_dagster.core.synapse.errors import LookupTarget, explain_lookup_error
 from synapse_dagster.defs import metadata
 from synapse_dagster.defs.resources import IngestStateResource, SourcesResource, SynapseResource
@@ -163,6 +164,7 @@ def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadRep
             stage=stage_by_root(roots, Path(workdir), pipeline.staging_max_mb * 2**20, failures),
             screen=None if all(r.is_local for r in roots) else unsafe_reason,
             stage_failures=failures, max_workers=pipeline.upload_max_workers,
+            timeouts=UploadTimeouts(put_s=synapse.upload_timeout_s, api_s=synapse.read_timeout_s),
             on_slice_done=lambda done, total: step.context.log.info(f"uploaded {done}/{total} files"),
         )
     for f in report.by_status(FileStatus.FAILED)[:20]:

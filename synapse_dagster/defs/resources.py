@@ -44,6 +44,8 @@ class SynapseResource(dg.ConfigurableResource):
     tenant: str | None = Field(default=None, description="Tenant code; default: SYNAPSE_TENANT.")
     config_file: str = Field(default=DEFAULT_CONFIG_FILE, description="Written by 'synapse login'.")
     read_timeout_s: int = Field(default=120, ge=1, description="Read timeout of API calls in seconds.")
+    upload_timeout_s: int = Field(default=300, ge=1, description=(
+        "Timeout of one file's upload (or one multipart part) to storage, in seconds; raise it for files of GBs."))
     max_concurrent_requests: int | None = Field(default=None, ge=1, le=256, description=(
         "API requests in flight at once per process, fewer while the server answers 429; default: "
         f"{API_CONCURRENCY_ENV} or {DEFAULT_MAX_CONCURRENCY}. Across runs, times the synapse_api pool's limit."))

@@ -40,10 +40,12 @@ def make_pipeline(tmp_path: Path, collection: int, **overrides) -> tuple[dg.Defi
 
 def run(defs: dg.Definitions, instance: dg.DagsterInstance, batch: str = BATCH,
         read_timeout_s: int | None = None) -> dg.ExecuteInProcessResult:
-    """Run the batch; ``read_timeout_s`` gives the Synapse client a short read timeout (for the timeout faults)."""
+    """Run the batch; ``read_timeout_s`` gives the Synapse client and the uploads short timeouts (for the
+    timeout faults)."""
     if not instance.has_dynamic_partition("xray_batches", batch):
         instance.add_dynamic_partitions("xray_batches", [batch])
-    resources = None if read_timeout_s is None else {"synapse": SynapseResource(read_timeout_s=read_timeout_s)}
+    resources = None if read_timeout_s is None else {
+        "synapse": SynapseResource(read_timeout_s=read_timeout_s, upload_timeout_s=read_timeout_s)}
     return defs.resolve_job_def("xray_ingest").execute_in_process(instance=instance, partition_key=batch,
                                                                   raise_on_error=False, resources=resources)
 

@@ -20,6 +20,7 @@ from synapse_sdk.utils.file.content_guard import UnsafeFileContentError
 
 from synapse_dagster.core.sources.files import SourceFile
 from synapse_dagster.core.deliver.ledger import ConfirmedFile, Ledger
+from synapse_dagster.core.synapse.bulk_upload import UploadTimeouts, upload_presigned
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.plan.screening import unsafe_reason
 from synapse_dagster.core.sources.staging import Stage
@@ -62,7 +63,16 @@ class UploadReport:
 
 
 class BulkUploader(Protocol):
-    def upload_files_bulk(self, file_paths: list[Path], **kwargs: Any) -> Any: ...
+    def verify_data_files_checksums(self, checksums: list[str]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Sending:
+    """How slices are sent: threads, PUT retries within one call, and the timeouts."""
+
+    max_workers: int = 16
+    max_upload_retries: int = 2
+    timeouts: UploadTimeouts = UploadTimeouts()
 
 
 def local_stage(files: list[SourceFile]) -> AbstractContextManager[Iterable[dict[str, Path]]]:
@@ -82,6 +92,7 @@ def upload_files(
     max_workers: int = 16,
     slice_size: int = 200,
     max_upload_retries: int = 2,
+    timeouts: UploadTimeouts = UploadTimeouts(),
     on_slice_done: Callable[[int, int], None] | None = None,
 ) -> UploadReport:
     """Upload every file not yet confirmed on ``target``; returns one :class:`FileUpload` per file.
@@ -101,7 +112,7 @@ def upload_files(
     uncertain = ledger.attempted_files(target, [f.fingerprint for f in todo])
     done = 0
     failures = stage_failures if stage_failures is not None else {}
-    transfer = _Transfer(client, ledger, target, screen, uncertain, max_workers, max_upload_retries)
+    transfer = _Transfer(client, ledger, target, screen, uncertain, Sending(max_workers, max_upload_retries, timeouts))
     with stage(todo) as slices:
         for paths in slices:
             staged = [(unique[fp], path) for fp, path in paths.items()]
@@ -128,9 +139,9 @@ class _Transfer:
     """
 
     def __init__(self, client: BulkUploader, ledger: Ledger, target: str, screen: Callable[[str], str | None] | None,
-                 uncertain: set[str], max_workers: int, max_upload_retries: int) -> None:
+                 uncertain: set[str], sending: Sending) -> None:
         self.client, self.ledger, self.target, self.screen, self.uncertain = client, ledger, target, screen, uncertain
-        self.max_workers, self.max_upload_retries = max_workers, max_upload_retries
+        self.sending = sending
 
     def deliver(self, chunk: list[tuple[SourceFile, Path]]) -> list[FileUpload]:
         outcome: list[FileUpload] = []
@@ -158,8 +169,7 @@ class _Transfer:
         outcome: list[FileUpload] = []
         for attempt in range(1, SLICE_ATTEMPTS + 1):
             self.ledger.mark_files_attempted(self.target, [f.fingerprint for f, _ in chunk])
-            sent = _upload_slice(self.client, chunk, max_workers=self.max_workers,
-                                 max_upload_retries=self.max_upload_retries)
+            sent = _upload_slice(self.client, chunk, self.sending)
             again = {u.fingerprint for u in sent if u.status == FileStatus.FAILED}
             if not again or attempt == SLICE_ATTEMPTS:
                 return outcome + sent
@@ -192,19 +202,15 @@ def _sha1(path: Path) -> str:
 
 
 def _upload_slice(
-    client: BulkUploader, chunk: list[tuple[SourceFile, Path]], *, max_workers: int, max_upload_retries: int
-) -> list[FileUpload]:
+    client: BulkUploader, chunk: list[tuple[SourceFile, Path]], sending: Sending) -> list[FileUpload]:
     if not chunk:
         return []
     by_path = {str(path): f for f, path in chunk}
     try:
-        response = client.upload_files_bulk(
-            [Path(p) for p in by_path],
-            strategy="presigned",
-            max_workers=max(1, min(max_workers, 100)),
-            batch_size=max(1, min(len(chunk), 1000)),
-            max_upload_retries=max_upload_retries,
-        )
+        response = upload_presigned(
+            client, [Path(p) for p in by_path], max_workers=max(1, min(sending.max_workers, 100)),
+            batch_size=max(1, min(len(chunk), 1000)), max_upload_retries=sending.max_upload_retries,
+            timeouts=sending.timeouts)
     except UnsafeFileContentError:
         # A file changed since it was screened; the SDK refuses the whole call. Drop the unsafe ones, retry the rest.
         unsafe = {str(p): unsafe_reason(str(p)) for _, p in chunk}
@@ -212,7 +218,7 @@ def _upload_slice(
         failed = [_failed(f, unsafe[str(p)] or "") for f, p in chunk if unsafe[str(p)]]
         if len(kept) == len(chunk):
             return [_failed(f, "the SDK content guard refused the upload") for f, _ in chunk]
-        return failed + _upload_slice(client, kept, max_workers=max_workers, max_upload_retries=max_upload_retries)
+        return failed + _upload_slice(client, kept, sending)
     except Exception as exc:  # the presigned-request or confirm call failed as a whole: what landed is unknown
         reason = redact(f"{type(exc).__name__}: {exc}")
         landed = found_on_server(client, chunk, FileStatus.UPLOADED)
