@@ -17,6 +17,7 @@ FAULTS = {
     "lost-answer": [{"action": "lose_response", "times": 2}],
     "503-before": [{"action": "error", "status": 503, "times": 2}],
     "500-after-commit": [{"action": "error_after_commit", "status": 500, "times": 1}],
+    "503-after-commit": [{"action": "error_after_commit", "status": 503, "times": 1}],
     "504-after-commit": [{"action": "error_after_commit", "status": 504, "times": 1}],
     "429-retry-after": [{"action": "rate_limit", "retry_after": 1, "times": 2}],
     "connection-reset": [{"action": "reset", "times": 1}],
