@@ -13,6 +13,7 @@ import dagster as dg
 
 from synapse_dagster.config.loading import load_pipeline_file
 from synapse_dagster.config.models import PipelineFile
+from synapse_dagster.core.deliver.ledger import check_ledger_url
 from synapse_dagster.defs.dagster_fixes import apply_dagster_fixes
 from synapse_dagster.defs.pipeline import build_pipeline_definitions
 from synapse_dagster.defs.resources import (
@@ -31,7 +32,11 @@ def default_state_dir(pipeline_file: Path) -> Path:
 
 def ledger_url_setting() -> dg.EnvVar | None:
     """The ledger URL as an EnvVar, read when a step runs: its password never shows in the UI's run config."""
-    return dg.EnvVar(LEDGER_URL_ENV) if os.environ.get(LEDGER_URL_ENV) else None
+    url = os.environ.get(LEDGER_URL_ENV)
+    if not url:
+        return None
+    check_ledger_url(url)
+    return dg.EnvVar(LEDGER_URL_ENV)
 
 
 def build_definitions(pipelines: PipelineFile, *, base_dir: Path, state_dir: Path) -> dg.Definitions:

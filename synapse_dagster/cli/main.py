@@ -10,9 +10,15 @@ from pathlib import Path
 
 import click
 import dagster as dg
+from dagster._core.errors import DagsterHomeNotSetError
 
 from synapse_dagster.config.loading import PipelineConfigError, json_schema, load_pipeline_file, pipeline_file_path
+from synapse_dagster.core.batches.keys import BatchKeyError
+from synapse_dagster.core.deliver.ledger import LedgerUrlError
+from synapse_dagster.core.redaction import redact
+from synapse_dagster.core.synapse.credentials import SynapseConfigError
 
+USAGE_ERRORS = (PipelineConfigError, SynapseConfigError, BatchKeyError, LedgerUrlError)
 PIPELINES_HELP = "pipeline file (default: $SYNAPSE_DAGSTER_PIPELINES or pipelines.yaml)"
 pipelines_option = click.option("--pipelines", default=None, metavar="FILE", help=PIPELINES_HELP)
 pipeline_option = click.option("--pipeline", required=True, metavar="NAME", help="a pipeline named in the pipeline file")
@@ -176,8 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except PipelineConfigError as exc:
-        click.echo(f"synapse-dagster: {exc}", err=True)
+    except DagsterHomeNotSetError:
+        click.echo("synapse-dagster: DAGSTER_HOME is not set: point it at a folder for Dagster's runs and history "
+                   "(for example: export DAGSTER_HOME=~/dagster_home; mkdir -p $DAGSTER_HOME)", err=True)
+        return 2
+    except USAGE_ERRORS as exc:  # the user's to fix: one line naming the setting, exit 2
+        click.echo(f"synapse-dagster: {redact(str(exc))}", err=True)
         return 2
     return 0
 

@@ -14,7 +14,10 @@ from typing import Any
 
 import dagster as dg
 
+from synapse_dagster.cli.console import LOG_LEVEL_ENV, brief_console_logger
 from synapse_dagster.config.loading import load_pipeline_file
+from synapse_dagster.core.batches.keys import check_batch_key
+from synapse_dagster.core.synapse.credentials import resolve_credentials
 from synapse_dagster.config.models import BatchMode, PipelineConfig
 from synapse_dagster.definitions import load_definitions
 from synapse_dagster.defs.partitions import batches_partitions
@@ -33,11 +36,20 @@ def find_pipeline(pipeline_file: Path, name: str) -> PipelineConfig:
 
 
 def run_batch(pipeline_file: Path, batch: str, *, pipeline: str, dry_run: bool = False) -> dg.ExecuteInProcessResult:
-    """Register ``batch`` as a partition and run the pipeline's job (or its dry-run part) in process."""
+    """Register ``batch`` as a partition and run the pipeline's job (or its dry-run part) in process.
+
+    The batch key and the Synapse settings are checked first, so a mistake in either is one line and exit 2, not
+    a failed run.
+    """
     config = find_pipeline(pipeline_file, pipeline)
+    check_batch_key(batch)
+    resolve_credentials()
     defs = load_definitions(pipeline_file)
     job = defs.resolve_job_def(ingest_job_name(config))
-    quiet = {"loggers": {"console": {"config": {"log_level": os.environ.get("SYNAPSE_DAGSTER_LOG_LEVEL", "WARNING")}}}}
+    level = os.environ.get(LOG_LEVEL_ENV, "WARNING").upper()
+    if level != "DEBUG":  # Dagster's console logger prints every failure with its stack; the CLI prints one line
+        job = job.with_logger_defs({"console": brief_console_logger})
+    quiet = {"loggers": {"console": {"config": {"log_level": level}}}}
     partitions = batches_partitions(pipeline)
     if dry_run:
         with dg.DagsterInstance.ephemeral() as instance:
@@ -72,8 +84,24 @@ def output_of(result: dg.ExecuteInProcessResult, pipeline: str, name: str) -> An
 
 
 def step_failures(result: dg.ExecuteInProcessResult) -> list[str]:
-    return [f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+    return [f"{e.step_key}: {failure_message(e.event_specific_data.error)}"
             for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+
+
+def failure_message(error: Any) -> str:
+    """The cause under Dagster's wrappers, as its own sentence: a ``dg.Failure``'s message, or ``Class: message``."""
+    while getattr(error, "cause", None) is not None and error.cls_name in _WRAPPERS:
+        error = error.cause
+    text = (error.message or "").strip().split("\n\n")[0]
+    prefix = f"{error.cls_name}: "
+    for known in (f"dagster._core.definitions.events.{prefix}", prefix):
+        if text.startswith(known) and error.cls_name in ("Failure", *_USER_ERRORS):
+            return text[len(known):]
+    return text
+
+
+_WRAPPERS = {"DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "DagsterExecutionInterruptedError"}
+_USER_ERRORS = ("SynapseConfigError", "BatchKeyError", "SourceError", "PipelineConfigError", "LedgerUrlError")
 
 
 def ready_batches(config: PipelineConfig, base_dir: Path) -> list[tuple[str, bool, str]]:

@@ -40,6 +40,7 @@ from synapse_dagster.core.sources.inventory import Inventory
 from synapse_dagster.core.sources.roots import SourceRoot, batch_roots, list_roots, read_small
 from synapse_dagster.core.sources.staging import stage_by_root
 from synapse_dagster.core.synapse.bulk_upload import UploadTimeouts
+from synapse_dagster.core.synapse.credentials import SynapseConfigError
 from synapse_dagster.core.synapse.errors import LookupTarget, explain_lookup_error
 from synapse_dagster.defs import metadata
 from synapse_dagster.defs.resources import IngestStateResource, SourcesResource, SynapseResource
@@ -87,7 +88,8 @@ class Step:
 
 def collection_specs(step: Step) -> dg.Output[CollectionSpecs]:
     pipeline, synapse = step.pipeline, step.synapse
-    client, creds = synapse.client(), synapse.credentials()
+    with step.failing_clearly(SynapseConfigError):
+        client, creds = synapse.client(), synapse.credentials()
     target = LookupTarget(pipeline.name, creds.host, pipeline.data_collection, pipeline.storage, pipeline.project)
     try:
         raw = client.get_data_collection(pipeline.data_collection)

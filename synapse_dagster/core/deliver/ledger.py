@@ -56,6 +56,24 @@ def ledger_engine(url: str | os.PathLike[str]) -> sa.Engine:
     raise LedgerUrlError(f"the ledger URL must start with sqlite:/// or postgresql://, not {parsed.drivername}://")
 
 
+def check_ledger_url(url: str) -> None:
+    """Fail now, naming the setting, on a URL the ledger cannot use (when the code location loads, not mid-run)."""
+    try:
+        backend = sa.make_url(url).get_backend_name()
+    except sa.exc.ArgumentError:
+        raise LedgerUrlError("SYNAPSE_DAGSTER_LEDGER_URL is not a database URL; use sqlite:///path/ledger.sqlite3 "
+                             "or postgresql://user:password@host/db") from None
+    if backend not in ("sqlite", "postgresql"):
+        raise LedgerUrlError(f"the ledger URL must start with sqlite:/// or postgresql://, not {backend}:// "
+                             "(SYNAPSE_DAGSTER_LEDGER_URL)")
+    if backend == "postgresql":
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError:
+            raise LedgerUrlError("a postgresql:// ledger needs the psycopg2 driver: pip install "
+                                 "'synapse-dagster[postgres]' (SYNAPSE_DAGSTER_LEDGER_URL)") from None
+
+
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
     engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 

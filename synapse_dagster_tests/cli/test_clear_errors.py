@@ -1,0 +1,79 @@
+"""A user's mistake in a setting or an argument is one line that names it and the fix, and exit 2; a run that
+fails is a report naming the cause, and exit 1. Never a Python traceback, never Dagster's stack."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+PIPELINE = {"name": "demo", "data_collection": 1, "storage": 1, "source": {"path": "./incoming"},
+            "metadata": {"key_column": "patient_id"}}
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "incoming" / "b1" / "P1").mkdir(parents=True)
+    (tmp_path / "incoming" / "b1" / "P1" / "label.json").write_text("{}")
+    (tmp_path / "pipelines.yaml").write_text(yaml.safe_dump({"pipelines": [PIPELINE]}))
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump({"pipelines": [
+        {**{k: v for k, v in PIPELINE.items() if k != "data_collection"}, "data_colection": 1}]}))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
+    return tmp_path
+
+
+def ingest(workdir, env: dict[str, str | None], *args: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SYNAPSE_")}
+    base.update({"HOME": str(workdir), "DAGSTER_HOME": str(workdir / "home"), "SYNAPSE_HOST": "http://127.0.0.1:9",
+                 "SYNAPSE_ACCESS_TOKEN": "some-token"})
+    for key, value in env.items():
+        if value is None:
+            base.pop(key, None)
+        else:
+            base[key] = value
+    command = [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipeline", "demo", *args]
+    return subprocess.run(command, env=base, cwd=workdir, capture_output=True, text=True, timeout=120)
+
+
+CASES = {
+    "no token": ({"SYNAPSE_ACCESS_TOKEN": None}, ["--batch", "b1"], "set SYNAPSE_ACCESS_TOKEN or run 'synapse login'"),
+    "host without scheme": ({"SYNAPSE_HOST": "127.0.0.1:9"}, ["--batch", "b1"], "must start with http:// or https://"),
+    "batch key with ..": ({}, ["--batch", "../escape"], "batch key '../escape' is not usable"),
+    "batch key with odd characters": ({}, ["--batch", "b1; rm -rf"], "batch key 'b1; rm -rf' is not usable"),
+    "typo in the pipeline file": ({}, ["--pipelines", "typo.yaml", "--batch", "b1"], "field 'data_colection': unknown field"),
+    "no DAGSTER_HOME": ({"DAGSTER_HOME": None}, ["--batch", "b1"], "DAGSTER_HOME is not set"),
+    "a ledger URL of another database": ({"SYNAPSE_DAGSTER_LEDGER_URL": "mysql://u@h/db"}, ["--batch", "b1"],
+                                         "the ledger URL must start with sqlite:/// or postgresql://"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_usage_mistake_is_one_line_and_exit_2(workdir, case):
+    env, args, expected = CASES[case]
+    done = ingest(workdir, env, *args)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert expected in output
+    assert "Traceback" not in output and "Stack Trace" not in output
+    assert len(done.stderr.strip().splitlines()) <= 3, done.stderr  # one message (a file's errors may list a few)
+
+
+def test_a_failed_run_names_its_cause_once_without_a_stack(workdir):
+    done = ingest(workdir, {}, "--batch", "b1")  # nothing listens on port 9
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert output.count("cannot reach Synapse at http://127.0.0.1:9") == 1, output
+    assert "Traceback" not in output and "Stack Trace" not in output
+    assert "Not executing" not in output
+
+
+def test_a_refused_token_names_the_setting(workdir, sandbox):
+    done = ingest(workdir, {"SYNAPSE_HOST": sandbox.url, "SYNAPSE_ACCESS_TOKEN": "not-the-token"}, "--batch", "b1")
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "SYNAPSE_ACCESS_TOKEN" in output and "not-the-token" not in output
+    assert "Traceback" not in output and "Stack Trace" not in output
