@@ -138,11 +138,23 @@ class Ledger:
         stmt = self.upsert(table)
         stmt = stmt.on_conflict_do_update(index_elements=[c.name for c in table.primary_key.columns],
                                           set_={name: stmt.excluded[name] for name in updates}, where=where)
+        self._execute(stmt, rows, conn)
+
+    def _delete_each(self, table: sa.Table, where: sa.ColumnElement[bool], column: sa.Column[Any],
+                     values: Iterable[Any], conn: sa.Connection | None = None) -> None:
+        """Delete the rows matching ``where`` whose ``column`` is one of ``values`` (one executemany)."""
+        params = [{"value": v} for v in values]
+        if not params:
+            return
+        self._execute(sa.delete(table).where(where, column == sa.bindparam("value")), params, conn)
+
+    def _execute(self, stmt: Any, params: list[dict[str, Any]], conn: sa.Connection | None) -> None:
+        """In the caller's transaction when given one, else in one of its own."""
         if conn is not None:
-            conn.execute(stmt, rows)
+            conn.execute(stmt, params)
             return
         with self.transaction() as own:
-            own.execute(stmt, rows)
+            own.execute(stmt, params)
 
     def _select_in(self, columns: list[sa.ColumnElement[Any]], where: sa.ColumnElement[bool],
                    key: sa.ColumnElement[Any], values: Iterable[Any]) -> Iterator[sa.Row[Any]]:
@@ -172,8 +184,8 @@ class Ledger:
         a = t.attempted_files.c
         with self.transaction() as conn:
             self._upsert(t.uploaded_files, rows, ("checksum", "data_file_id", "size", "uploaded_at"), conn=conn)
-            conn.execute(sa.delete(t.attempted_files).where(
-                a.target == target, a.fingerprint == sa.bindparam("fp")), [{"fp": r["fingerprint"]} for r in rows])
+            self._delete_each(t.attempted_files, a.target == target, a.fingerprint,
+                              [r["fingerprint"] for r in rows], conn=conn)
 
     def mark_files_attempted(self, target: str, fingerprints: Iterable[str]) -> None:
         """Written before an upload request: if its answer never arrives, the next run asks the server first."""
@@ -194,11 +206,9 @@ class Ledger:
         rows = [{"target": target, "data_collection": collection, "dataset_key": x.dataset_key, "batch": batch,
                  "stage": x.stage, "reason": x.reason, "status_code": x.status_code, "attempts": x.attempts,
                  "failed_at": now} for x in letters]
-        gone = [{"key": key} for key in landed]
         with self.transaction() as conn:
-            if gone:
-                conn.execute(sa.delete(t.dead_letters).where(
-                    d.target == target, d.data_collection == collection, d.dataset_key == sa.bindparam("key")), gone)
+            self._delete_each(t.dead_letters, sa.and_(d.target == target, d.data_collection == collection),
+                              d.dataset_key, landed, conn=conn)
             self._upsert(t.dead_letters, rows, ("batch", "stage", "reason", "status_code", "attempts", "failed_at"),
                          conn=conn)
 
@@ -232,11 +242,8 @@ class Ledger:
 
     def clear_pending_tasks(self, target: str, project: int, units: Iterable[int]) -> None:
         k = t.tasks.c
-        rows = [{"unit": u} for u in units]
-        if rows:
-            with self.transaction() as conn:
-                conn.execute(sa.delete(t.tasks).where(k.target == target, k.project == project,
-                                                      k.data_unit == sa.bindparam("unit"), k.status == "pending"), rows)
+        self._delete_each(t.tasks, sa.and_(k.target == target, k.project == project, k.status == "pending"),
+                          k.data_unit, units)
 
     # --- units ----------------------------------------------------------------------------------
 
@@ -267,11 +274,8 @@ class Ledger:
 
     def clear_pending(self, target: str, collection: int, keys: Iterable[str]) -> None:
         u = t.units.c
-        rows = [{"key": k} for k in keys]
-        if rows:
-            with self.transaction() as conn:
-                conn.execute(sa.delete(t.units).where(u.target == target, u.data_collection == collection,
-                                                      u.dataset_key == sa.bindparam("key"), u.status == "pending"), rows)
+        self._delete_each(t.units, sa.and_(u.target == target, u.data_collection == collection, u.status == "pending"),
+                          u.dataset_key, keys)
 
     def index_units(self, target: str, collection: int, units: Iterable[tuple[str, int]]) -> None:
         """Units seen on the server: created (a pending one too: its answer was lost); a known one stays as is."""

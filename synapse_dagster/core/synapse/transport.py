@@ -101,9 +101,9 @@ def guard_creates(client: Any, *, max_concurrency: int = DEFAULT_MAX_CONCURRENCY
     session = client.requests_session
     limiter = limiter_for(client.base_url, max_concurrency)
     read_timeout = (client.timeout or {}).get("read") if isinstance(client.timeout, dict) else None
-    pool = {"pool_connections": max_concurrency, "pool_maxsize": max_concurrency, "read_timeout": read_timeout}
-    reads = ThrottledAdapter(limiter, max_retries=NoThrottleRetry(**client._retry_config), **pool)
-    creates = ThrottledAdapter(limiter, max_retries=CreateSafeRetry(**client._retry_config), **pool)
+    options = {"pool_connections": max_concurrency, "pool_maxsize": max_concurrency, "read_timeout": read_timeout}
+    reads = ThrottledAdapter(limiter, max_retries=NoThrottleRetry(**client._retry_config), **options)
+    creates = ThrottledAdapter(limiter, max_retries=CreateSafeRetry(**client._retry_config), **options)
     session.mount(f"{client.base_url}/", reads)
     for path in CREATING_ENDPOINTS:
         session.mount(f"{client.base_url}/{path}", creates)
