@@ -22,7 +22,7 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
     print(f"\n== {title}: {'succeeded' if result.success else 'FAILED'}", file=out)
     figures: dict[str, int] = {}
     if inventory is not None:
-        kept = [f for f in inventory.files if not f.excluded_reason]
+        kept = [f for f in inventory.files if not f.set_aside]
         print(f"  files listed      : {len(kept)} ({sum(f.size for f in kept):,} bytes; "
               f"{len(inventory.files) - len(kept)} system files excluded)", file=out)
     if grouping is not None:

@@ -20,6 +20,7 @@ from synapse_dagster.core.organize.rules import FileRule, RuleSet
 from synapse_dagster.core.organize.layouts import Pattern
 from synapse_dagster.core.meta.sources import DEFAULT_PRECEDENCE, SOURCE_KINDS, MetaRecipe
 from synapse_dagster.core.meta.sheet_files import SheetSettings
+from synapse_dagster.core.plan.content import ContentPolicy
 from synapse_dagster.core.sources.roots import SourceSetting
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
@@ -81,6 +82,9 @@ class SourceConfig(_Strict):
               "gs://, sftp://user@host[:port]/path, or storage-relative (no scheme, no leading / or .)."),
     ]
     is_recursive: bool = True
+    follow_symlinks: Literal["within_root", "never", "always"] = Field(
+        default="within_root", description="Local folders: follow a symbolic link only when it stays inside the "
+        "source ('within_root'), never, or always. A link that is not followed is listed as refused, with why.")
     connection: ConnectionConfig | None = None
 
 
@@ -188,6 +192,17 @@ class MetadataConfig(_Strict):
                           filename_regex=self.filename_regex, precedence=tuple(self.precedence))
 
 
+class ContentPolicyConfig(_Strict):
+    """What a file whose content is not what its name says (empty, a label that does not parse, an image whose
+    first bytes are another format) does to its unit: hold it back, or upload it and say so."""
+
+    required: Literal["hold_back", "warn"] = Field(default="hold_back", description="Files of required specs.")
+    optional: Literal["hold_back", "warn"] = Field(default="warn", description="Files of optional specs.")
+
+    def policy(self) -> ContentPolicy:
+        return ContentPolicy(self.required, self.optional)
+
+
 class FileRuleConfig(_Strict):
     pattern: Annotated[str, Field(min_length=1, description="Glob on the path relative to the batch; ** crosses folders.")]
     spec: Annotated[str, Field(min_length=1)]
@@ -225,6 +240,11 @@ class PipelineConfig(_Strict):
         default=1024, description="Local disk for copies of remote files while they upload (a bigger file gets a slice of its own)."
     )
     max_invalid_fraction: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    content_policy: ContentPolicyConfig = ContentPolicyConfig()
+    on_dataset_key_collision: Literal["skip", "fail", "new_version"] = Field(
+        default="skip", description="A unit whose dataset_key already exists in the collection with other files or "
+        "meta: 'skip' it (reported with the existing unit's ID and batch), 'fail' the run, or add it as a "
+        "'new_version' (key suffixed '#v2', '#v3' …, the previous unit's ID in meta.previous_version_unit_id).")
     description: str | None = None
 
     @field_validator("name")
@@ -294,7 +314,8 @@ class PipelineConfig(_Strict):
     def source_settings(self) -> list[SourceSetting]:
         return [
             SourceSetting(spec, source.path, source.is_recursive,
-                          source.connection.values() if source.connection else {},
+                          {**(source.connection.values() if source.connection else {}),
+                           "follow_symlinks": source.follow_symlinks},
                           dict(source.connection.secrets_from_env) if source.connection else {})
             for spec, source in self.source_paths().items()
         ]

@@ -10,6 +10,8 @@ class ProblemKind:
     DUPLICATE_KEY = "duplicate_dataset_key"
     UNSAFE_FILE = "unsafe_file"
     FILE_TOO_LARGE = "file_too_large"
+    UNREADABLE_FILE = "unreadable_file"  # gone, not readable, or changed since it was listed
+    BAD_CONTENT = "bad_content"  # empty, does not parse, or not the format its name says
 
 
 class Problem(str):

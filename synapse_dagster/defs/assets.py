@@ -25,7 +25,7 @@ from synapse_dagster.core.deliver.creation import create_units, dead_letters
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.deliver.requests import unit_requests
 from synapse_dagster.core.deliver.tasks import create_tasks
-from synapse_dagster.core.deliver.upload import FileStatus, UploadReport, upload_files
+from synapse_dagster.core.deliver.upload import FileStatus, UploadReport, copy_screen, upload_files
 from synapse_dagster.core.meta.sheet_files import load_sheet, reserved_paths
 from synapse_dagster.core.meta.sheets import MetadataError
 from synapse_dagster.core.organize.detection import choose_pattern
@@ -33,7 +33,7 @@ from synapse_dagster.core.organize.grouping import GroupingResult, Organization,
 from synapse_dagster.core.organize.layouts import SpecNames
 from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, PlanSettings, plan_batch
-from synapse_dagster.core.plan.screening import local_unsafe_reason, unsafe_reason
+from synapse_dagster.core.plan.screening import look_at
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.sources.inventory import Inventory
@@ -148,8 +148,8 @@ def validated_meta(step: Step, collection_specs: CollectionSpecs, source_invento
         sheet = load_sheet(pipeline.sheet_settings(), source_inventory.files, roots,
                            lambda: step.synapse.storage(pipeline.storage), storage_label=f"storage {pipeline.storage}")
     settings = PlanSettings(pipeline.name, pipeline.dataset_key_template, pipeline.metadata.recipe(),
-                            pipeline.max_file_size_mb * 2**20)
-    access = FileAccess(read_bytes=lambda f: read_small(f, roots), screen=local_unsafe_reason)
+                            pipeline.max_file_size_mb * 2**20, pipeline.content_policy.policy())
+    access = FileAccess(read_bytes=lambda f: read_small(f, roots), look=look_at)
     plan = plan_batch(grouped_data_units, collection_specs, step.batch, settings, sheet=sheet, access=access)
     return dg.Output(plan, metadata=metadata.validated_meta(plan))
 
@@ -164,7 +164,7 @@ def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadRep
         report = upload_files(
             synapse.client(), files, ledger=ledger, target=synapse.credentials().target,
             stage=stage_by_root(roots, Path(workdir), pipeline.staging_max_mb * 2**20, failures),
-            screen=None if all(r.is_local for r in roots) else unsafe_reason,
+            screen=copy_screen(validated_meta, pipeline.content_policy.policy()),
             stage_failures=failures, max_workers=pipeline.upload_max_workers,
             timeouts=UploadTimeouts(put_s=synapse.upload_timeout_s, api_s=synapse.read_timeout_s),
             on_slice_done=lambda done, total: step.context.log.info(f"uploaded {done}/{total} files"),

@@ -81,14 +81,15 @@ def collection_specs(specs: CollectionSpecs, *, host: str, storage: Mapping[str,
 
 
 def source_inventory(files: Sequence[SourceFile], roots: Mapping[str, str]) -> dict[str, Any]:
-    kept = [f for f in files if not f.excluded_reason]
+    kept = [f for f in files if not f.set_aside]
     total = sum(f.size for f in kept)
     return {
         "dagster/row_count": len(kept),
         "files": len(kept),
         "bytes": total,
         "size": human_bytes(total),
-        "excluded_system_files": len(files) - len(kept),
+        "excluded_system_files": sum(1 for f in files if f.excluded_reason and not f.refused_reason),
+        "refused_files": sum(1 for f in files if f.refused_reason),
         "source": dg.MetadataValue.md("\n".join(f"- `{k}`: `{v}`" for k, v in roots.items())),
         "extensions": dg.MetadataValue.json(top_counts(f.extension or "(none)" for f in kept)),
         "sample": table([{"path": f.relative_path, "bytes": f.size, "spec_source": f.source_spec} for f in kept],

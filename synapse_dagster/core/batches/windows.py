@@ -125,7 +125,7 @@ def scan_windows(
     started = cursor.scan_started if cursor.scan_after is not None and cursor.scan_started is not None else now
     scan_after, scanned, complete = cursor.scan_after, 0, True
     for file in objects:
-        if file.excluded_reason:
+        if file.set_aside:
             continue
         if max_objects is not None and scanned >= max_objects:
             complete = False

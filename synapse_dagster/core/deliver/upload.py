@@ -22,7 +22,9 @@ from synapse_dagster.core.sources.files import SourceFile
 from synapse_dagster.core.deliver.ledger import ConfirmedFile, Ledger
 from synapse_dagster.core.synapse.bulk_upload import UploadTimeouts, upload_presigned
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.plan.screening import unsafe_reason
+from synapse_dagster.core.plan.batch_plan import BatchPlan
+from synapse_dagster.core.plan.content import HOLD_BACK, ContentPolicy
+from synapse_dagster.core.plan.screening import look_at_copy, still_as_listed, unsafe_reason
 from synapse_dagster.core.sources.staging import Stage
 
 
@@ -87,7 +89,7 @@ def upload_files(
     ledger: Ledger,
     target: str,
     stage: Stage = local_stage,
-    screen: Callable[[str], str | None] | None = None,
+    screen: Screen | None = None,
     stage_failures: dict[str, str] | None = None,
     max_workers: int = 16,
     slice_size: int = 200,
@@ -98,7 +100,7 @@ def upload_files(
     """Upload every file not yet confirmed on ``target``; returns one :class:`FileUpload` per file.
 
     ``stage`` turns files into local paths a slice at a time (remote sources are copied there, bounded);
-    ``screen`` checks each staged copy with the content guard (remote files could not be screened earlier);
+    ``screen`` looks at each file just before it is sent (see :func:`copy_screen`);
     ``stage_failures`` is where ``stage`` records files it could not copy.
     """
     started = time.monotonic()
@@ -138,7 +140,7 @@ class _Transfer:
     looked up on the server (``verify_data_files_checksums``), and a file that did land is not uploaded twice.
     """
 
-    def __init__(self, client: BulkUploader, ledger: Ledger, target: str, screen: Callable[[str], str | None] | None,
+    def __init__(self, client: BulkUploader, ledger: Ledger, target: str, screen: Screen | None,
                  uncertain: set[str], sending: Sending) -> None:
         self.client, self.ledger, self.target, self.screen, self.uncertain = client, ledger, target, screen, uncertain
         self.sending = sending
@@ -146,16 +148,16 @@ class _Transfer:
     def deliver(self, chunk: list[tuple[SourceFile, Path]]) -> list[FileUpload]:
         outcome: list[FileUpload] = []
         if self.screen is not None:
-            unsafe = {f.fingerprint: reason for f, p in chunk if (reason := self.screen(str(p)))}
-            outcome += [_failed(f, unsafe[f.fingerprint], FileStatus.REJECTED) for f, _ in chunk if f.fingerprint in unsafe]
-            chunk = [(f, p) for f, p in chunk if f.fingerprint not in unsafe]
+            refused = {f.fingerprint: (f, verdict) for f, p in chunk if (verdict := self.screen(f, p))}
+            outcome += [_failed(f, reason, status) for f, (status, reason) in refused.values()]
+            chunk = [(f, p) for f, p in chunk if f.fingerprint not in refused]
         doubtful = [(f, p) for f, p in chunk if f.fingerprint in self.uncertain]
         if doubtful:
             known = found_on_server(self.client, doubtful, FileStatus.ALREADY_UPLOADED)
             outcome += known
             settled = {u.fingerprint for u in known}
             chunk = [(f, p) for f, p in chunk if f.fingerprint not in settled]
-        outcome += self._send(chunk)
+        outcome += _unchanged_while_sent(self._send(chunk), chunk)
         landed = [u for u in outcome if u.status in (FileStatus.UPLOADED, FileStatus.ALREADY_UPLOADED) and u.checksum]
         self.ledger.record_files(self.target, [(u.fingerprint, ConfirmedFile(u.checksum or "", u.data_file_id, u.size))
                                                for u in landed])
@@ -177,6 +179,43 @@ class _Transfer:
             chunk = [(f, p) for f, p in chunk if f.fingerprint in again]
             time.sleep(random.uniform(0, SLICE_RETRY_DELAY * 2 ** (attempt - 1)))
         return outcome
+
+
+def _unchanged_while_sent(sent: list[FileUpload], chunk: list[tuple[SourceFile, Path]]) -> list[FileUpload]:
+    """A local file uploaded where it lies may have changed while it was read: the server then holds bytes that
+    match neither the listing nor the checksum, so the upload does not count (a re-run lists and sends it anew)."""
+    local = {f.fingerprint: f for f, p in chunk if p == Path(f.uri)}
+    out = []
+    for u in sent:
+        changed = still_as_listed(local[u.fingerprint]) if u.fingerprint in local and u.checksum else None
+        out.append(_failed(local[u.fingerprint], f"{CHANGED_WHILE_SENT}: it {changed}") if changed else u)
+    return out
+
+
+Screen = Callable[[SourceFile, Path], tuple[str, str] | None]  # (status, reason) to refuse a file, None to send it
+CHANGED_WHILE_SENT = "the file changed while it was uploaded, so the upload does not count"
+
+
+def copy_screen(plan: BatchPlan, policy: ContentPolicy) -> Screen:
+    """Look at each file just before it is sent. A local file was looked at when the batch was planned, so only
+    its listing is compared; a staged copy of a remote file is looked at in full, here, for the first time."""
+    held_back = {f.fingerprint for unit in plan.valid_units for spec, f in unit.files.items()
+                 if policy.for_spec(spec in plan.required_specs) == HOLD_BACK}
+
+    def screen(file: SourceFile, path: Path) -> tuple[str, str] | None:
+        if path == Path(file.uri):
+            changed = still_as_listed(file)
+            return (FileStatus.FAILED, f"not sent: it {changed}") if changed else None
+        look = look_at_copy(file, path)
+        if look.unreadable:
+            return FileStatus.FAILED, f"its staged copy {look.unreadable}"
+        if look.unsafe:
+            return FileStatus.REJECTED, look.unsafe
+        if look.content and file.fingerprint in held_back:
+            return FileStatus.REJECTED, f"it {look.content}; fix or replace it (or set content_policy: warn)"
+        return None
+
+    return screen
 
 
 def found_on_server(client: Any, chunk: list[tuple[SourceFile, Path]], status: str) -> list[FileUpload]:

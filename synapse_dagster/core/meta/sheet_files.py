@@ -30,7 +30,7 @@ class SheetSettings:
 
 def sheet_in_batch(settings: SheetSettings, files: Sequence[SourceFile]) -> SourceFile | None:
     """The batch's own sheet: the configured relative path, or a standard name at the top of the (first) source."""
-    candidates = {f.relative_path: f for f in files if f.source_spec == settings.source_spec and not f.excluded_reason}
+    candidates = {f.relative_path: f for f in files if f.source_spec == settings.source_spec and not f.set_aside}
     configured = settings.excel_path
     if configured:
         return candidates.get(PurePosixPath(configured).as_posix()) if not Path(configured).is_absolute() else None

@@ -23,6 +23,7 @@ class IssueKind:
     METADATA = "metadata"
     UNMATCHED = "unmatched"
     AMBIGUOUS = "ambiguous"
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,9 @@ def group_files(
     sidecars: dict[str, list[SourceFile]] = {}
 
     for file in files:
+        if file.refused_reason:
+            issues.append(FileIssue(file.relative_path, IssueKind.REFUSED, file.refused_reason, source_spec=file.source_spec))
+            continue
         if file.excluded_reason:
             issues.append(FileIssue(file.relative_path, IssueKind.EXCLUDED, file.excluded_reason, source_spec=file.source_spec))
             continue

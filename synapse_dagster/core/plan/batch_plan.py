@@ -22,6 +22,8 @@ from synapse_dagster.core.meta.merge import build_unit_meta, render_dataset_key
 from synapse_dagster.core.meta.sidecars import read_sidecar
 from synapse_dagster.core.meta.sources import MetaRecipe, UnitFacts, unit_sources
 from synapse_dagster.core.meta.validation import meta_errors
+from synapse_dagster.core.plan.content import WARN, ContentPolicy
+from synapse_dagster.core.plan.screening import FileLook
 
 
 @dataclass
@@ -53,6 +55,7 @@ class BatchPlan:
     sheet_duplicate_keys: list[str] = field(default_factory=list)
     units_without_sheet_row: list[str] = field(default_factory=list)
     detection: Detection | None = None
+    required_specs: frozenset[str] = frozenset()
 
     @property
     def valid_units(self) -> list[UnitPlan]:
@@ -81,20 +84,22 @@ def ordered_files(unit: PlannedUnit, specs: CollectionSpecs) -> list[SourceFile]
 
 @dataclass(frozen=True)
 class PlanSettings:
-    """How a pipeline plans its batches: the unit identity, where meta comes from, and the size limit."""
+    """How a pipeline plans its batches: the unit identity, where meta comes from, the size limit, and what a file
+    whose content is not what its name says does to its unit."""
 
     pipeline: str
     dataset_key_template: str = "{batch}/{group_key}"
     recipe: MetaRecipe = field(default_factory=MetaRecipe)
     max_file_bytes: int | None = None
+    content_policy: ContentPolicy = ContentPolicy()
 
 
 @dataclass(frozen=True)
 class FileAccess:
-    """What planning may read: sidecars (``read_bytes``) and, through ``screen``, data files."""
+    """What planning may read: sidecars (``read_bytes``) and, through ``look``, data files."""
 
     read_bytes: Callable[[SourceFile], bytes] | None = None
-    screen: Callable[[str], str | None] | None = None  # why a file is unsafe, or None
+    look: Callable[[SourceFile], FileLook] | None = None  # see screening.look_at
 
 
 @dataclass
@@ -136,6 +141,7 @@ def plan_batch(
         sheet_duplicate_keys=list(sheet.duplicate_keys) if sheet else [],
         units_without_sheet_row=rows.units_without_row,
         detection=grouping.detection,
+        required_specs=frozenset(s.name for s in specs.required),
     )
 
 
@@ -155,9 +161,10 @@ def _plan_unit(
     problems += [Problem(ProblemKind.INVALID_META, p) for p in built.problems]
     if not built.problems:
         problems += [Problem(ProblemKind.INVALID_META, e) for e in meta_errors(built.meta, specs.meta_schema)]
-    problems += _file_problems(grouped, settings.max_file_bytes, access.screen)
+    files = _FileProblems(specs, settings, access.look)
+    problems += files.of(grouped)
     return UnitPlan(group_key=grouped.group_key, dataset_key=dataset_key, files=dict(grouped.files), meta=built.meta,
-                    provenance=built.provenance, problems=problems, notes=built.notes)
+                    provenance=built.provenance, problems=problems, notes=built.notes + files.notes)
 
 
 def _read_sidecars(grouped: PlannedUnit, access: FileAccess, problems: list[Problem]) -> list[tuple[str, dict[str, Any]]]:
@@ -171,18 +178,39 @@ def _read_sidecars(grouped: PlannedUnit, access: FileAccess, problems: list[Prob
     return sidecars
 
 
-def _file_problems(grouped: PlannedUnit, max_file_bytes: int | None, screen: Callable[[str], str | None] | None) -> list[Problem]:
-    problems = []
-    for spec_name, file in sorted(grouped.files.items()):
-        if max_file_bytes is not None and file.size > max_file_bytes:
-            problems.append(Problem(ProblemKind.FILE_TOO_LARGE,
-                                    f"file {file.relative_path} ({spec_name}) is {file.size / 2**20:.1f} MiB, over the "
-                                    f"{max_file_bytes / 2**20:.0f} MiB limit (max_file_size_mb)"))
-        if screen is not None and grouped.is_complete:
-            reason = screen(file.uri)
-            if reason:
-                problems.append(Problem(ProblemKind.UNSAFE_FILE, f"file {file.relative_path} ({spec_name}) {reason}"))
-    return problems
+class _FileProblems:
+    """A unit's files against the size limit and what looking at them found; warnings become notes."""
+
+    def __init__(self, specs: CollectionSpecs, settings: PlanSettings, look: Callable[[SourceFile], FileLook] | None):
+        self.required = {s.name for s in specs.required}
+        self.settings, self.look = settings, look
+        self.notes: list[str] = []
+
+    def of(self, grouped: PlannedUnit) -> list[Problem]:
+        problems = []
+        for spec_name, file in sorted(grouped.files.items()):
+            what = f"file {file.relative_path} ({spec_name})"
+            limit = self.settings.max_file_bytes
+            if limit is not None and file.size > limit:
+                problems.append(Problem(ProblemKind.FILE_TOO_LARGE, f"{what} is {file.size / 2**20:.1f} MiB, over the "
+                                        f"{limit / 2**20:.0f} MiB limit (max_file_size_mb)"))
+            if self.look is not None and grouped.is_complete:
+                problems += self._looked(what, spec_name, self.look(file))
+        return problems
+
+    def _looked(self, what: str, spec_name: str, look: FileLook) -> list[Problem]:
+        if look.unreadable:
+            return [Problem(ProblemKind.UNREADABLE_FILE, f"{what} {look.unreadable}")]
+        if look.unsafe:
+            return [Problem(ProblemKind.UNSAFE_FILE, f"{what} {look.unsafe}")]
+        if not look.content:
+            return []
+        which = "required" if spec_name in self.required else "optional"
+        if self.settings.content_policy.for_spec(spec_name in self.required) == WARN:
+            self.notes.append(f"{what} {look.content}; uploaded anyway (content_policy.{which}: warn)")
+            return []
+        return [Problem(ProblemKind.BAD_CONTENT, f"{what} {look.content}; fix or replace it (or set "
+                        f"content_policy.{which}: warn to upload it anyway)")]
 
 
 SIDECAR_MAX_BYTES = 2**20

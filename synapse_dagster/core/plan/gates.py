@@ -31,6 +31,10 @@ GATES = (
     Gate("unsafe_files_excluded",
          "No file the SDK's content guard rejects, and none over max_file_size_mb, is uploaded.",
          (ProblemKind.UNSAFE_FILE, ProblemKind.FILE_TOO_LARGE)),
+    Gate("files_readable_and_well_formed",
+         "Every uploaded unit's files could be read as they were listed, and hold what their names say (not empty, "
+         "labels that parse, images of their extension's format); content_policy decides what only warns.",
+         (ProblemKind.UNREADABLE_FILE, ProblemKind.BAD_CONTENT)),
     Gate(UPLOADABLE, "At least one valid unit, and no more than max_invalid_fraction of the batch held back.", ()),
 )
 

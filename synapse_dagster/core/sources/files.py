@@ -31,6 +31,12 @@ class SourceFile:
     source_spec: str | None = None  # set in multi-path mode: the spec whose source folder held the file
     excluded_reason: str | None = None
     etag: str | None = None  # content tag from an object store (S3 ETag, GCS MD5); None for local and SFTP files
+    refused_reason: str | None = None  # listed, but never read: a name or link that could reach outside the source
+
+    @property
+    def set_aside(self) -> str | None:
+        """Why this file is no data candidate at all (refused, or NAS junk), or ``None``."""
+        return self.refused_reason or self.excluded_reason
 
     @property
     def name(self) -> str:

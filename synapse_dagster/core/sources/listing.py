@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.files import SourceError, SourceFile, excluded_reason, junk_reason
 from synapse_dagster.core.sources.location import SourceLocation
+from synapse_dagster.core.sources.names import refused_name_reason
 from synapse_dagster.core.sources.options import ConnectionOptions
 from synapse_dagster.core.sources.store import CopySink, Store
 
@@ -71,6 +72,7 @@ def list_files(
                 source_spec=source_spec,
                 excluded_reason=excluded_reason(item.relative),
                 etag=item.etag,
+                refused_reason=item.refused or refused_name_reason(item.relative),
             )
 
 

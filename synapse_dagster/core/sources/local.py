@@ -8,9 +8,10 @@ mtime. On 20,000 files that took a fifth of the time of ``UPath('file://').rglob
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.sources.location import SourceLocation
@@ -18,7 +19,15 @@ from synapse_dagster.core.sources.options import ConnectionOptions
 from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, ListedFile
 
 
+SYMLINK_POLICIES = ("within_root", "never", "always")
+
+
 class LocalStore:
+    def __init__(self, follow_symlinks: str = "within_root") -> None:
+        if follow_symlinks not in SYMLINK_POLICIES:
+            raise SourceError(f"follow_symlinks must be one of {', '.join(SYMLINK_POLICIES)}, not '{follow_symlinks}'")
+        self.follow_symlinks = follow_symlinks
+
     def close(self) -> None:
         pass
 
@@ -39,7 +48,7 @@ class LocalStore:
         """Every file below the folder in a stable order: a folder's files (sorted), then its sub-folders."""
         if start_after is not None:
             raise ValueError("local listings cannot resume after a key")
-        yield from _walk(Path(location.path).resolve(), "", recursive)
+        yield from _Walk(Path(location.path).resolve(), recursive, self.follow_symlinks).folder(Path(location.path).resolve(), "")
 
     def iter_subfolders(self, location: SourceLocation, *, start_after: str | None) -> Iterator[str]:
         root = Path(location.path)
@@ -63,34 +72,88 @@ class LocalStore:
             raise SourceError(f"{key}: permission denied; fix its permissions") from None
 
 
-def _walk(directory: Path, prefix: str, recursive: bool) -> Iterator[ListedFile]:
-    try:
-        with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except PermissionError as exc:
-        raise SourceError(f"cannot list {directory}: permission denied; fix its permissions") from exc
-    subdirs = []
-    for entry in entries:
-        rel = f"{prefix}{entry.name}"
+class _Walk:
+    """One listing of a folder tree. Nothing outside ``root`` is listed unless the policy says ``always``, every
+    folder is entered once (so a link loop ends), and what cannot be a data file (a FIFO would block a read
+    forever) is listed as refused, never dropped."""
+
+    def __init__(self, root: Path, recursive: bool, policy: str) -> None:
+        self.root, self.recursive, self.policy = str(root), recursive, policy
+        st = os.stat(root)
+        self.folders: dict[tuple[int, int], str] = {(st.st_dev, st.st_ino): "(the source folder)"}
+
+    def folder(self, directory: Path, prefix: str) -> Iterator[ListedFile]:
         try:
-            is_dir = entry.is_dir(follow_symlinks=True)
-        except OSError:
-            is_dir = False
-        if is_dir:
-            subdirs.append((entry, rel))
-            continue
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            if not prefix:
+                raise SourceError(f"cannot list {directory}: {exc.strerror or exc}; fix its permissions") from None
+            yield _refused(prefix.rstrip("/"), str(directory), f"is a folder that cannot be listed ({exc.strerror or exc}); "
+                           "fix its permissions")
+            return
+        subfolders = []
+        for entry in entries:
+            rel = f"{prefix}{entry.name}"
+            listed = self.entry(entry, rel)
+            if isinstance(listed, _Folder):
+                subfolders.append(listed)
+            elif listed is not None:
+                yield listed
+        if self.recursive:
+            for sub in subfolders:
+                yield from self.folder(Path(sub.path), f"{sub.rel}/")
+
+    def entry(self, entry: os.DirEntry, rel: str) -> ListedFile | _Folder | None:
+        """A file, a sub-folder to enter, a refused entry, or ``None`` for a name that vanished."""
+        path = entry.path
+        if entry.is_symlink():
+            path, refusal = self.link_target(entry.path)
+            if refusal:
+                return _refused(rel, entry.path, refusal)
         try:
-            st = entry.stat(follow_symlinks=True)
+            st = os.stat(path)
         except FileNotFoundError:
-            continue  # vanished between listing and stat (a dangling link or a file being moved away)
-        yield ListedFile(rel, entry.path, st.st_size, st.st_mtime_ns, None)
-    if recursive:
-        for entry, rel in subdirs:
-            yield from _walk(Path(entry.path), f"{rel}/", recursive)
+            return None  # deleted between the folder's listing and this look: it is not part of the batch
+        except OSError as exc:
+            return _refused(rel, path, f"cannot be looked at ({exc.strerror or exc}); fix its permissions")
+        if stat.S_ISDIR(st.st_mode):
+            seen = self.folders.setdefault((st.st_dev, st.st_ino), rel)
+            if seen != rel:
+                return _refused(rel, path, f"leads to a folder already listed as '{seen}' (a link loop or a second "
+                                           "path to it); remove the link")
+            return _Folder(path, rel)
+        if not stat.S_ISREG(st.st_mode):
+            return _refused(rel, path, "is not a regular file (a FIFO, socket or device); remove it from the source")
+        return ListedFile(rel, path, st.st_size, st.st_mtime_ns, None)
+
+    def link_target(self, link: str) -> tuple[str, str | None]:
+        """Where a symbolic link leads, or why it is not followed."""
+        if self.policy == "never":
+            return link, "is a symbolic link, and follow_symlinks is 'never'; copy the file in, or change the policy"
+        try:
+            target = os.path.realpath(link, strict=True)
+        except FileNotFoundError:
+            return link, f"is a broken symbolic link (to '{os.readlink(link)}', which does not exist); fix or remove it"
+        except OSError as exc:
+            return link, f"is a symbolic link that cannot be resolved ({exc.strerror or exc}: a link loop?); remove it"
+        if self.policy == "within_root" and os.path.commonpath([self.root, target]) != self.root:
+            return link, (f"is a symbolic link to '{target}', outside the source folder; it is not read (copy the file "
+                          "in, or set follow_symlinks: always on this source)")
+        return target, None
+
+
+class _Folder(NamedTuple):
+    path: str
+    rel: str
+
+
+def _refused(rel: str, uri: str, reason: str) -> ListedFile:
+    return ListedFile(rel, uri, 0, 0, None, reason)
 
 
 def connect(location: SourceLocation, options: ConnectionOptions, *, checking: bool = False) -> LocalStore:
-    return LocalStore()
+    return LocalStore(options.follow_symlinks)
 
 
 def from_storage(config: Mapping[str, Any], relative: str, options: ConnectionOptions, need) -> tuple[SourceLocation, ConnectionOptions]:

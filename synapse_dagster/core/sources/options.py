@@ -50,6 +50,8 @@ class ConnectionOptions:
     azure_connection_string: str | None = field(default=None, repr=False)
     azure_sas_token: str | None = field(default=None, repr=False)
     azure_endpoint: str | None = None
+    # Local folders: follow a symbolic link only when it stays inside the source ("within_root"), never, or always.
+    follow_symlinks: str = "within_root"
     # Short connect timeouts so a wrong host or port fails in seconds, not minutes.
     connect_timeout: float = 5.0
     read_timeout: float = 60.0

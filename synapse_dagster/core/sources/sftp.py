@@ -129,6 +129,11 @@ class SFTPStore:
             elif attrs.type == asyncssh.FILEXFER_TYPE_REGULAR:
                 mtime_ns = (attrs.mtime or 0) * 1_000_000_000 + (attrs.mtime_ns or 0)
                 yield ListedFile(f"{prefix}{name}", location.file_uri(path), attrs.size or 0, mtime_ns, None)
+            else:  # never silently dropped: a link or a device is listed, refused and reported
+                kind = "a symbolic link (links on SFTP servers are not followed)" if \
+                    attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK else "not a regular file"
+                yield ListedFile(f"{prefix}{name}", location.file_uri(path), 0, 0, None,
+                                 f"is {kind}; copy the file itself into the source")
         if recursive:
             for path, sub_prefix in subdirs:
                 yield from self._walk(location, path, sub_prefix, recursive)

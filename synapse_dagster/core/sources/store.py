@@ -26,6 +26,7 @@ class ListedFile(NamedTuple):
     size: int
     mtime_ns: int
     etag: str | None
+    refused: str | None = None  # why the file must not be read (a link out of the source, a FIFO, a loop …)
 
 
 class Store(Protocol):

@@ -9,7 +9,7 @@ from synapse_dagster.core.organize.layouts import Pattern
 from synapse_dagster.core.meta.sheets import read_metadata_table
 from synapse_dagster.core.plan.batch_plan import FileAccess, PlanSettings, plan_batch
 from synapse_dagster.core.plan.report import plan_markdown
-from synapse_dagster.core.plan.screening import unsafe_reason
+from synapse_dagster.core.plan.screening import look_at
 from synapse_dagster.core.meta.sources import MetaRecipe
 from synapse_dagster_tests.core.tables import PNG, sheet, specs
 
@@ -28,7 +28,7 @@ def test_plan_merges_every_source_and_holds_back_bad_units(tmp_path):
     recipe = MetaRecipe(static={"site": "A"}, filename_regex=r"^(?P<patient_id>P\d+)_(?P<age>[^_]+)_(?P<sex>male|female)")
     settings = PlanSettings("p", "{batch}/{group_key}", recipe, max_file_bytes=2**20)
     plan = plan_batch(grouping, collection, "b1", settings, sheet=read_metadata_table(tmp_path / "meta.xlsx"),
-                      access=FileAccess(screen=unsafe_reason))
+                      access=FileAccess(look=look_at))
     units = {u.group_key: u for u in plan.units}
     assert [u.group_key for u in plan.valid_units] == ["P001_45_male", "P002_50_female"]
     assert units["P001_45_male"].meta == {"site": "A", "patient_id": "P001", "age": 46, "sex": "male",
@@ -60,7 +60,8 @@ def test_gates_warn_below_the_limit_and_block_above_it(tmp_path):
     plan = plan_batch(grouping, collection, "b", PlanSettings("p", "{group_key}"))
     relaxed = {g.name: (g.passed, g.blocking_failure) for g in evaluate_gates(plan, 0.5)}
     assert relaxed == {"required_specs_satisfied": (False, False), "meta_valid": (True, False),
-                       "unsafe_files_excluded": (True, False), "batch_is_uploadable": (True, False)}
+                       "unsafe_files_excluded": (True, False), "files_readable_and_well_formed": (True, False),
+                       "batch_is_uploadable": (True, False)}
     strict = {g.name: (g.passed, g.blocking_failure) for g in evaluate_gates(plan, 0.2)}
     assert strict["required_specs_satisfied"] == (False, True) and strict["batch_is_uploadable"] == (False, True)
 
