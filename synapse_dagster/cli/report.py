@@ -23,8 +23,11 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
     figures: dict[str, int] = {}
     if inventory is not None:
         kept = [f for f in inventory.files if not f.set_aside]
+        refused = [f for f in inventory.files if f.refused_reason]
         print(f"  files listed      : {len(kept)} ({sum(f.size for f in kept):,} bytes; "
-              f"{len(inventory.files) - len(kept)} system files excluded)", file=out)
+              f"{len(inventory.files) - len(kept) - len(refused)} system files excluded; {len(refused)} refused)", file=out)
+        for f in refused:
+            print(f"    refused {f.relative_path!r}: it {f.refused_reason}", file=out)
     if grouping is not None:
         unmatched = [i for i in grouping.issues if i.kind in ("unmatched", "ambiguous")]
         pattern = f" ({grouping.detection.describe()})" if grouping.detection else ""
@@ -44,12 +47,22 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
               f"already there: {len(uploads.by_status(FileStatus.ALREADY_UPLOADED))}; failed: {figures['files_failed']}"
               + (f"; rejected by the content guard: {len(rejected)}" if (rejected := uploads.by_status(FileStatus.REJECTED))
                  else ""), file=out)
+        for f in uploads.by_status(FileStatus.FAILED) + uploads.by_status(FileStatus.REJECTED):
+            print(f"    not uploaded {f.relative_path}: {f.error}", file=out)
     if created is not None:
         figures["created"] = len(created.by_status(UnitStatus.CREATED))
         figures["existing"] = len(created.by_status(UnitStatus.EXISTING))
         figures["units_failed"] = len(created.by_status(UnitStatus.FAILED))
+        collided = created.by_status(UnitStatus.COLLIDED)
+        figures["collisions"] = len(collided)
         print(f"  data units created: {figures['created']}; already existed: {figures['existing']}; "
-              f"failed: {figures['units_failed']}", file=out)
+              f"failed: {figures['units_failed']}" + (f"; key collisions: {len(collided)}" if collided else ""), file=out)
+        for o in created.by_status(UnitStatus.FAILED) + collided:
+            print(f"    {o.dataset_key}: {o.error}", file=out)
+        for key, reasons in created.skipped + created.held_back:
+            print(f"    {key} not created: {'; '.join(reasons)}", file=out)
+        for key, versioned in created.versions.items():
+            print(f"    {key} exists with other content: added as {versioned}", file=out)
     for check in result.get_asset_check_evaluations():
         if not check.passed:
             print(f"  check {check.check_name} ({check.severity.value}): {check.description}", file=out)

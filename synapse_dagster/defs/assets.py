@@ -21,7 +21,7 @@ from synapse_dagster.config.models import BatchMode, PipelineConfig
 from synapse_dagster.core.batches.keys import BatchKeyError, check_batch_key
 from synapse_dagster.core.batches.windows import WindowSpec
 from synapse_dagster.core.deliver.claims import batch_claim, claimant
-from synapse_dagster.core.deliver.creation import create_units, dead_letters
+from synapse_dagster.core.deliver.creation import UnitStatus, create_units, dead_letters
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.deliver.requests import unit_requests
 from synapse_dagster.core.deliver.tasks import create_tasks
@@ -180,7 +180,10 @@ def created_units(step: Step, validated_meta: BatchPlan, uploaded_files: UploadR
     with step.ledger() as ledger, step.delivering(ledger):
         report = create_units(synapse.client(), pipeline.data_collection, wanted.requests, ledger=ledger,
                               target=synapse.credentials().target, batch=step.batch,
-                              batch_size=pipeline.creating_data_unit_batch_size)
+                              batch_size=pipeline.creating_data_unit_batch_size,
+                              on_collision=pipeline.on_dataset_key_collision)
+        for outcome in report.by_status(UnitStatus.COLLIDED):
+            step.context.log.warning(outcome.error or outcome.dataset_key)
         report.skipped, report.held_back = wanted.skipped, wanted.held_back
         ledger.record_dead_letters(synapse.credentials().target, pipeline.data_collection, step.batch,
                                    dead_letters(report), [k for k, o in report.outcomes.items() if o.status != "failed"])

@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 
 from synapse_dagster.config.models import PipelineConfig
-from synapse_dagster.core.deliver.creation import CreationReport, UnitStatus
+from synapse_dagster.core.deliver.creation import CollisionPolicy, CreationReport, UnitStatus
 from synapse_dagster.core.plan.batch_plan import BatchPlan
 from synapse_dagster.core.plan.gates import GATES, evaluate_gates
 
@@ -54,14 +54,19 @@ def _gate(name: str) -> Judge:
 def _all_created(pipeline: PipelineConfig, report: CreationReport, inputs: Mapping[str, Any]) -> Verdict:
     valid = len(inputs["validated_meta"].valid_units) - len(report.held_back)
     landed = len(report.by_status(UnitStatus.CREATED)) + len(report.by_status(UnitStatus.EXISTING))
+    collided = len(report.by_status(UnitStatus.COLLIDED))
     problems = len(report.by_status(UnitStatus.FAILED)) + len(report.skipped)
     missing = f"; {problems} did not make it (re-run the batch to retry them)" if problems else ""
+    if collided:  # skipped by policy: reported; with 'fail' the batch is not good
+        missing += (f"; {collided} skipped: their dataset_key exists with other content "
+                    f"(on_dataset_key_collision: {report.collision_policy})")
+        problems += collided if report.collision_policy == CollisionPolicy.FAIL else 0
     held = f"; {len(report.held_back)} held back by the content guard once staged" if report.held_back else ""
     no_task = len(report.tasks.failed) if report.tasks is not None else 0
     tasks = f"; {no_task} have no task in project {pipeline.project} (re-run to retry)" if no_task else ""
     return Verdict(problems == 0 and no_task == 0, dg.AssetCheckSeverity.ERROR,
                    f"{landed} of {valid} valid units exist{missing}{held}{tasks}",
-                   {"missing_units": problems, "held_back_after_staging": len(report.held_back), "units_without_task": no_task})
+                   {"missing_units": problems, "key_collisions": collided, "held_back_after_staging": len(report.held_back), "units_without_task": no_task})
 
 
 CHECKS: tuple[Check, ...] = (

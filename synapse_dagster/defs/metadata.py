@@ -164,6 +164,8 @@ def created_units(report: CreationReport, plan: BatchPlan, *, host: str, collect
         "created": len(created),
         "already_existed": len(existing),
         "failed": len(report.by_status(UnitStatus.FAILED)),
+        "key_collisions": len(report.by_status(UnitStatus.COLLIDED)),
+        "new_versions": len(report.versions),
         "skipped_upload_failed": len(report.skipped),
         "held_back_invalid": len(plan.invalid_units) + len(report.held_back),
         "reconciled_with_server": report.reconciled,

@@ -93,6 +93,7 @@ def test_batch_lands_in_the_collection_with_typed_meta_and_exact_bytes(tmp_path,
         "required_specs_satisfied": (False, "WARN"),
         "meta_valid": (False, "WARN"),
         "unsafe_files_excluded": (False, "WARN"),
+        "files_readable_and_well_formed": (True, "ERROR"),
         "batch_is_uploadable": (True, "ERROR"),
         "all_valid_units_created": (True, "ERROR"),
     }

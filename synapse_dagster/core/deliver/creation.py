@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from synapse_dagster.core.deliver.ledger import Ledger
-from synapse_dagster.core.deliver.listing_index import Listing, read_new_records, unit_key
+from synapse_dagster.core.deliver.listing_index import Listing, read_new_records
+from synapse_dagster.core.deliver.unit_contents import (
+    MAX_VERSIONS, PREVIOUS_VERSION_FIELD, content_digest, indexed_unit, versioned_key)
 from synapse_dagster.core.meta.merge import DATASET_KEY_FIELD
 from synapse_dagster.core.redaction import redact
 
@@ -26,6 +28,13 @@ class UnitStatus:
     CREATED = "created"
     EXISTING = "existing"
     FAILED = "failed"
+    COLLIDED = "collision"  # the key exists on the server with other files or meta; see CollisionPolicy
+
+
+class CollisionPolicy:
+    SKIP = "skip"  # report it with the existing unit, create nothing
+    FAIL = "fail"  # create nothing of the batch, and fail the run
+    NEW_VERSION = "new_version"  # create it under a suffixed key that points at the existing unit
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,14 @@ class UnitRequest:
 
     def payload(self, collection: int) -> dict[str, Any]:
         return {"data_collection": collection, "files": self.files, "meta": self.meta}
+
+    @property
+    def digest(self) -> str:
+        return content_digest({spec: f["checksum"] for spec, f in self.files.items()}, self.meta)
+
+    def as_version(self, version: int, previous_unit: int | None) -> UnitRequest:
+        key = versioned_key(self.dataset_key, version)
+        return UnitRequest(key, self.files, {**self.meta, DATASET_KEY_FIELD: key, PREVIOUS_VERSION_FIELD: previous_unit})
 
 
 @dataclass(frozen=True)
@@ -57,6 +74,8 @@ class CreationReport:
     skipped: list[tuple[str, list[str]]] = field(default_factory=list)  # (dataset_key, why) never requested
     held_back: list[tuple[str, list[str]]] = field(default_factory=list)  # refused by the content guard once staged
     tasks: Any = None  # a TaskReport when the pipeline names a project
+    versions: dict[str, str] = field(default_factory=dict)  # dataset_key -> the versioned key it went to
+    collision_policy: str = CollisionPolicy.SKIP
 
     def unit_ids(self) -> list[int]:
         return [o.unit_id for o in self.outcomes.values()
@@ -104,21 +123,22 @@ def create_units(
     batch_size: int = 100,
     retry: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], None] = time.sleep,
+    on_collision: str = CollisionPolicy.SKIP,
 ) -> CreationReport:
     creator = _Creator(client, collection, ledger, target, batch, retry, sleep)
+    creator.report.collision_policy = on_collision
     wanted = {r.dataset_key: r for r in requests}
     for key, (status, unit_id) in ledger.unit_states(target, collection, wanted).items():
         if status == "created":
             creator.report.outcomes[key] = UnitOutcome(key, UnitStatus.EXISTING, unit_id)
     todo = [r for k, r in wanted.items() if k not in creator.report.outcomes]
-    if not todo:
-        return creator.report
     # Before creating anything, read what the server gained since the last look: the tail of its listing, cheap
     # once the key index has a mark (every time then), or the whole collection when something is uncertain.
     uncertain = ledger.pending_keys(target, collection)
-    if (uncertain or ledger.listing_mark(target, units_listing(collection)) is not None
-            or (not ledger.knows_collection(target, collection) and server_unit_count(client, collection) > 0)):
+    if todo and (uncertain or ledger.listing_mark(target, units_listing(collection)) is not None
+                 or (not ledger.knows_collection(target, collection) and server_unit_count(client, collection) > 0)):
         todo = creator.reconcile(todo)
+    todo = _Collisions(creator, wanted, on_collision).settle(todo)
     for start in range(0, len(todo), batch_size):
         creator.send(todo[start : start + batch_size])
     return creator.report
@@ -162,7 +182,12 @@ class _Creator:
             self.ledger, self.target, units_listing(self.collection),
             lambda number, size: self.client.list_data_units(
                 params={"data_collection": self.collection, "page": number, "page_size": size}),
-            lambda units: self.ledger.index_units(self.target, self.collection, units), unit_key)
+            lambda units: self.ledger.index_units(self.target, self.collection, units), indexed_unit)
+
+    def read_all_units(self) -> Listing:
+        """The whole listing, for digests the key index lacks (units indexed before digests were kept)."""
+        self.ledger.set_listing_mark(self.target, units_listing(self.collection), None)
+        return self.read_new_units()
 
     def send(self, chunk: list[UnitRequest], attempt: int = 1) -> None:
         if self.stopped:
@@ -178,6 +203,7 @@ class _Creator:
             return
         created = _match_response(chunk, response)
         self.ledger.mark_created(self.target, self.collection, created.items(), self.batch)
+        self.ledger.record_contents(self.target, self.collection, [(r.dataset_key, r.digest) for r in chunk])
         for key in keys:
             self.report.outcomes[key] = UnitOutcome(key, UnitStatus.CREATED, created.get(key))
 
@@ -235,6 +261,66 @@ class _Creator:
         middle = len(chunk) // 2
         for half in (chunk[:middle], chunk[middle:]):
             self.send(half)
+
+
+class _Collisions:
+    """Units whose key the server already holds with other content (another batch's unit, or this batch's files
+    changed since it ran): never silently taken for the same unit, they follow the pipeline's policy."""
+
+    def __init__(self, creator: _Creator, wanted: Mapping[str, UnitRequest], policy: str) -> None:
+        self.creator, self.wanted, self.policy = creator, wanted, policy
+        self.report, self.ledger = creator.report, creator.ledger
+        self.listed_all = False
+
+    def settle(self, todo: list[UnitRequest]) -> list[UnitRequest]:
+        existing = [k for k, o in self.report.outcomes.items() if o.status == UnitStatus.EXISTING and k in self.wanted]
+        found = self.contents(existing)
+        collided = {k: v for k, v in found.items() if v[0] is not None and v[0] != self.wanted[k].digest}
+        if not collided:
+            return todo
+        if self.policy == CollisionPolicy.NEW_VERSION:
+            self.report.units_listed += self.creator.read_new_units().units  # versions made elsewhere since
+            return todo + [v for k, (_, unit_id, _) in collided.items() if (v := self.next_version(k, unit_id))]
+        for key, (_, unit_id, batch) in collided.items():
+            self.report.outcomes[key] = UnitOutcome(key, UnitStatus.COLLIDED, unit_id, self.message(key, unit_id, batch))
+        if self.policy == CollisionPolicy.FAIL:
+            self.creator._fail(todo, f"not sent: {len(collided)} unit(s) of the batch collide with existing units "
+                               "(on_dataset_key_collision: fail)")
+            return []
+        return todo
+
+    def contents(self, keys: list[str]) -> dict[str, tuple[str | None, int | None, str | None]]:
+        found = self.ledger.unit_contents(self.creator.target, self.creator.collection, keys)
+        if not self.listed_all and any(digest is None for digest, _, _ in found.values()):
+            self.listed_all = True
+            self.report.units_listed += self.creator.read_all_units().units
+            found = self.ledger.unit_contents(self.creator.target, self.creator.collection, keys)
+        return found
+
+    def next_version(self, key: str, unit_id: int | None) -> UnitRequest | None:
+        """The first version of ``key`` not on the server, or ``None`` when one holds exactly this unit."""
+        self.report.outcomes.pop(key, None)
+        request = self.wanted[key]
+        for version in range(2, MAX_VERSIONS + 1):
+            candidate = request.as_version(version, unit_id)
+            known = self.contents([candidate.dataset_key]).get(candidate.dataset_key)
+            self.report.versions[key] = candidate.dataset_key
+            if known is None:
+                return candidate
+            digest, unit_id, _ = known
+            if digest is None or digest == candidate.digest:
+                self.report.outcomes[candidate.dataset_key] = UnitOutcome(candidate.dataset_key, UnitStatus.EXISTING,
+                                                                          unit_id)
+                return None
+        self.creator._fail([request], f"dataset_key '{key}' has {MAX_VERSIONS} versions already; not created")
+        return None
+
+    def message(self, key: str, unit_id: int | None, batch: str | None) -> str:
+        origin = f"from batch '{batch}'" if batch else "created outside this pipeline"
+        verdict = "the run fails" if self.policy == CollisionPolicy.FAIL else "skipped"
+        return (f"dataset_key '{key}' already exists as unit {unit_id} ({origin}) with other files or meta; {verdict} "
+                "(on_dataset_key_collision: " + self.policy + "). Give the unit its own dataset_key, set "
+                "on_dataset_key_collision: new_version, or delete the old unit")
 
 
 def _match_response(chunk: list[UnitRequest], response: Any) -> dict[str, int | None]:

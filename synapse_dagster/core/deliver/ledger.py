@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,6 +29,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from synapse_dagster.core.deliver import ledger_tables as t
 
 _IN_CHUNK = 500  # keys per ``IN (...)``: under SQLite's bound-parameter limit
+
+
+class IndexedUnit(NamedTuple):
+    """A unit as a listing shows it: its key, and a digest of what it holds (``None`` if the record lacks it)."""
+
+    dataset_key: str
+    digest: str | None
 
 
 class LedgerUrlError(ValueError):
@@ -277,10 +284,37 @@ class Ledger:
         self._delete_each(t.units, sa.and_(u.target == target, u.data_collection == collection, u.status == "pending"),
                           u.dataset_key, keys)
 
-    def index_units(self, target: str, collection: int, units: Iterable[tuple[str, int]]) -> None:
-        """Units seen on the server: created (a pending one too: its answer was lost); a known one stays as is."""
-        rows = self._unit_rows(target, collection, units, None, "created")
-        self._upsert(t.units, rows, ("status", "unit_id", "updated_at"), where=t.units.c.status == "pending")
+    def index_units(self, target: str, collection: int, units: Iterable[tuple[IndexedUnit, int]]) -> None:
+        """Units seen on the server: created (a pending one too: its answer was lost); a known one stays as is.
+        What each holds is recorded too, so a later unit with the same key and other content is told apart."""
+        units = list(units)
+        rows = self._unit_rows(target, collection, ((u.dataset_key, unit_id) for u, unit_id in units), None, "created")
+        with self.transaction() as conn:
+            self._upsert(t.units, rows, ("status", "unit_id", "updated_at"), where=t.units.c.status == "pending",
+                         conn=conn)
+            self.record_contents(target, collection, [(u.dataset_key, u.digest) for u, _ in units if u.digest], conn)
+
+    def record_contents(self, target: str, collection: int, digests: Iterable[tuple[str, str]],
+                        conn: sa.Connection | None = None) -> None:
+        now = time.time()
+        rows = [{"target": target, "data_collection": collection, "dataset_key": key, "digest": digest,
+                 "updated_at": now} for key, digest in digests]
+        self._upsert(t.unit_contents, rows, ("digest", "updated_at"), conn=conn)
+
+    def unit_contents(self, target: str, collection: int, keys: Iterable[str]) -> dict[str, tuple[str | None, int | None, str | None]]:
+        """``{key: (digest or None, unit id, batch)}`` of the created units among ``keys``."""
+        u, c = t.units.c, t.unit_contents.c
+        joined = t.units.outerjoin(t.unit_contents, sa.and_(c.target == u.target, c.data_collection == u.data_collection,
+                                                           c.dataset_key == u.dataset_key))
+        items = list(keys)
+        out = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(items), _IN_CHUNK):
+                query = sa.select(u.dataset_key, c.digest, u.unit_id, u.batch).select_from(joined).where(
+                    u.target == target, u.data_collection == collection, u.status == "created",
+                    u.dataset_key.in_(items[start:start + _IN_CHUNK]))
+                out.update({key: (digest, unit_id, batch) for key, digest, unit_id, batch in conn.execute(query)})
+        return out
 
     def listing_mark(self, target: str, listing: str) -> tuple[int, int] | None:
         """``(records listed, last id)`` of the key index's last read of ``listing``."""

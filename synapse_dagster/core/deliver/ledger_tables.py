@@ -39,6 +39,15 @@ units = sa.Table(
     sa.Index("units_pending", "target", "data_collection", "status"),
 )
 
+unit_contents = sa.Table(  # what a unit on the server holds (a digest of its files' checksums and its meta)
+    "unit_contents", METADATA,
+    sa.Column("target", sa.Text, primary_key=True),
+    sa.Column("data_collection", sa.BigInteger, primary_key=True),
+    sa.Column("dataset_key", sa.Text, primary_key=True),
+    sa.Column("digest", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
 tasks = sa.Table(
     "tasks", METADATA,
     sa.Column("target", sa.Text, primary_key=True),

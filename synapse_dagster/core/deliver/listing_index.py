@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from synapse_dagster.core.deliver.ledger import Ledger
-from synapse_dagster.core.meta.merge import DATASET_KEY_FIELD
 
 PAGE_SIZE = 500
 MAX_PAGES_BACK = 4  # deleted units move the mark's unit to earlier pages; beyond this, list everything
@@ -66,11 +65,6 @@ def read_new(read_page: PageReader, mark: ListingMark | None, record: Record, ke
         return listing
     listing.full = True
     return _full(read_page, listing, page_size)
-
-
-def unit_key(unit: Mapping[str, Any]) -> tuple[str, int] | None:
-    key = (unit.get("meta") or {}).get(DATASET_KEY_FIELD)
-    return (str(key), unit["id"]) if key is not None and isinstance(unit.get("id"), int) else None
 
 
 def task_key(task: Mapping[str, Any]) -> tuple[int, int] | None:

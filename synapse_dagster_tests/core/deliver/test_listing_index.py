@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from synapse_dagster.core.deliver.listing_index import ListingMark, read_new, unit_key
+from synapse_dagster.core.deliver.listing_index import ListingMark, read_new
+from synapse_dagster.core.deliver.unit_contents import indexed_unit
 
 
 def create(sandbox, tmp_path, collection: int, keys: list[str]) -> None:
@@ -26,8 +27,8 @@ def read(client, collection: int, mark: ListingMark | None, page_size: int):
     seen: list[tuple[str, int]] = []
     pages = lambda number, size: client.list_data_units(  # noqa: E731
         params={"data_collection": collection, "page": number, "page_size": size})
-    listing = read_new(pages, mark, seen.extend, unit_key, page_size=page_size)
-    return listing, dict(seen)
+    listing = read_new(pages, mark, seen.extend, indexed_unit, page_size=page_size)
+    return listing, {unit.dataset_key: unit_id for unit, unit_id in seen}
 
 
 def test_a_full_read_then_only_the_tail(sandbox, collection, tmp_path):
