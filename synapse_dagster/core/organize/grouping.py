@@ -136,13 +136,9 @@ def group_files(
             if len(spec_files) == 1:
                 unit.files[spec_name] = spec_files[0]
                 continue
-            listed = ", ".join(f.relative_path for f in spec_files)
-            unit.problems.append(Problem(ProblemKind.AMBIGUOUS_FILES,
-                                         f"{len(spec_files)} files for spec '{spec_name}' ({listed}); keep one or add a rule"))
-            for f in spec_files:
-                issues.append(FileIssue(f.relative_path, IssueKind.AMBIGUOUS,
-                                        f"one of {len(spec_files)} candidates for spec '{spec_name}' in unit '{key}'",
-                                        key, f.source_spec))
+            unit.problems.append(Problem(ProblemKind.AMBIGUOUS_FILES, _ambiguity(key, spec_name, spec_files)))
+            issues += [FileIssue(f.relative_path, IssueKind.AMBIGUOUS, _candidate_reason(f, spec_files, key, spec_name),
+                                 key, f.source_spec) for f in spec_files]
         ambiguous = set(candidates[key]) - set(unit.files)
         for spec in specs.required:
             if spec.name not in unit.files and spec.name not in ambiguous:
@@ -243,6 +239,42 @@ def _sidecar_key(file: SourceFile, organization: Organization, specs: Collection
         located = place(pattern, pseudo, stem)
         return (located.group_key, "") if located.group_key else (None, located.reason)
     return None
+
+
+def _ambiguity(key: str, spec_name: str, files: Sequence[SourceFile]) -> str:
+    """Why a unit has several files for one spec, and the fix, as the unit's problem."""
+    listed = ", ".join(f.relative_path for f in files)
+    if _in_several_folders(files):
+        return (f"the same stem '{key}' in {_count(len({_folder(f) for f in files}))} folders of the source of spec "
+                f"'{spec_name}' ({listed}); multi-path units join by stem at any depth, so rename one or use rules")
+    return f"{len(files)} files for spec '{spec_name}' ({listed}); keep one or add a rule"
+
+
+def _candidate_reason(file: SourceFile, files: Sequence[SourceFile], key: str, spec_name: str) -> str:
+    """Why one of several candidates is left out, naming the files it competes with."""
+    others = [f for f in files if f is not file]
+    elsewhere = [f for f in others if _folder(f) != _folder(file)]
+    if file.source_spec is not None and elsewhere:
+        return (f"the same stem '{key}' as {_quoted(elsewhere)} in another folder of the source of spec '{spec_name}'; "
+                "multi-path units join by stem at any depth, so rename one or use rules")
+    return f"one of {len(files)} candidates for spec '{spec_name}' in unit '{key}'"
+
+
+def _in_several_folders(files: Sequence[SourceFile]) -> bool:
+    """Multi-path candidates from different folders of one source: the stem alone made them one unit."""
+    return files[0].source_spec is not None and len({_folder(f) for f in files}) > 1
+
+
+def _folder(file: SourceFile) -> tuple[str, ...]:
+    return file.parts[:-1]
+
+
+def _quoted(files: Sequence[SourceFile]) -> str:
+    return ", ".join(f"'{f.relative_path}'" for f in files)
+
+
+def _count(n: int) -> str:
+    return {2: "two", 3: "three"}.get(n, str(n))
 
 
 def _names(specs: Sequence[FileSpec]) -> str:

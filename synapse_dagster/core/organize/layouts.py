@@ -22,7 +22,7 @@ class Pattern(StrEnum):
     TYPE_SEPARATED = "type_separated"  # 2: top-level folders per spec (images/, labels/), units by stem
     FLAT = "flat"  # 3: files side by side, units by stem
     DEEP_NESTED = "deep_nested"  # 4: top-level folder is a unit, its sub-folder names pick the spec
-    MULTI_PATH = "multi_path"  # 5: one source per spec, units by stem across sources
+    MULTI_PATH = "multi_path"  # 5: one source per spec, units by stem across sources, at any depth
     RULES = "rules"  # explicit file_rules + group_key_regex
 
 
@@ -79,7 +79,10 @@ def place(pattern: Pattern, parts: tuple[str, ...], stem: str) -> UnitPlace:
         if not folders:
             return UnitPlace(None, reason="file sits at the top of the batch, not inside a type folder such as images/")
         return UnitPlace("/".join((*folders[1:], stem)), (folders[0],))
-    if pattern in (Pattern.FLAT, Pattern.MULTI_PATH):
+    if pattern is Pattern.FLAT:
         # Stems only join within one folder: 'a/x.png' and 'b/x.json' are different units.
         return UnitPlace("/".join((*folders, stem)), ())
+    if pattern is Pattern.MULTI_PATH:
+        # Each spec has its own source, laid out its own way: 'images/2026/x.png' pairs with 'labels/x.json'.
+        return UnitPlace(stem, ())
     raise ValueError(f"pattern {pattern} places files by rules, not by layout")

@@ -43,6 +43,15 @@ def tree(root: Path, paths: list[str]) -> list[SourceFile]:
     return list(list_local(root))
 
 
+def sourced(root: Path, paths_by_spec: dict[str, list[str]]) -> list[SourceFile]:
+    """Multi-path mode: one real folder per spec, listed as that spec's source."""
+    files = []
+    for spec, paths in paths_by_spec.items():
+        tree(root / spec, paths)
+        files += list_local(root / spec, source_spec=spec)
+    return files
+
+
 def mapping(result) -> dict[str, dict[str, str]]:
     return {u.group_key: {s: f.relative_path for s, f in u.files.items()} for u in result.units}
 
@@ -117,9 +126,33 @@ def test_pattern5_multi_path_sources_pair_by_stem(tmp_path):
     assert mapping(result) == {
         "a": {"image_1": "a.png", "label_1": "a.json"},
         "b": {"image_1": "b.png", "label_1": "b.json"},
-        "deep/c": {"image_1": "deep/c.png", "label_1": "deep/c.json"},
+        "c": {"image_1": "deep/c.png", "label_1": "deep/c.json"},
     }
     assert [(i.relative_path, i.kind, i.source_spec) for i in result.issues] == [("b.txt", IssueKind.UNMATCHED, "label_1")]
+
+
+def test_pattern5_multi_path_joins_by_stem_at_any_depth(tmp_path):
+    files = sourced(tmp_path, {"image_1": ["2026/frame_1.png", "frame_2.png"],
+                               "label_1": ["frame_1.json", "x/y/frame_2.json"]})
+    result = group_files(files, SPECS, Organization(Pattern.MULTI_PATH))
+    assert mapping(result) == {"frame_1": {"image_1": "2026/frame_1.png", "label_1": "frame_1.json"},
+                               "frame_2": {"image_1": "frame_2.png", "label_1": "x/y/frame_2.json"}}
+    assert [u.group_key for u in result.complete_units] == ["frame_1", "frame_2"] and result.issues == []
+
+
+def test_pattern5_same_stem_in_two_folders_of_one_source_holds_the_unit_back(tmp_path):
+    files = sourced(tmp_path, {"image_1": ["2026/frame_1.png", "2027/frame_1.png"], "label_1": ["frame_1.json"]})
+    result = group_files(files, SPECS, Organization(Pattern.MULTI_PATH))
+    assert [(u.group_key, u.files.keys() == {"label_1"}) for u in result.units] == [("frame_1", True)]
+    assert [(p.kind, str(p)) for p in result.units[0].problems] == [(
+        "ambiguous_files", "the same stem 'frame_1' in two folders of the source of spec 'image_1' (2026/frame_1.png, "
+        "2027/frame_1.png); multi-path units join by stem at any depth, so rename one or use rules")]
+    assert {(i.relative_path, i.kind, i.source_spec, i.reason) for i in result.issues} == {
+        ("2026/frame_1.png", IssueKind.AMBIGUOUS, "image_1", "the same stem 'frame_1' as '2027/frame_1.png' in another "
+         "folder of the source of spec 'image_1'; multi-path units join by stem at any depth, so rename one or use rules"),
+        ("2027/frame_1.png", IssueKind.AMBIGUOUS, "image_1", "the same stem 'frame_1' as '2026/frame_1.png' in another "
+         "folder of the source of spec 'image_1'; multi-path units join by stem at any depth, so rename one or use rules"),
+    }
 
 
 def test_rules_as_organize_files_by_pattern(tmp_path):
