@@ -8,12 +8,13 @@ for one spec in one unit are both reported and the unit is held back.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from synapse_dagster.core.organize.rules import RuleSet
 from synapse_dagster.core.sources.files import SourceFile
 from synapse_dagster.core.organize.detection import Detection
-from synapse_dagster.core.organize.layouts import Pattern, SpecNames, place
+from synapse_dagster.core.organize.layouts import Pattern, SpecNames, nfc, place
 from synapse_dagster.core.problems import Problem, ProblemKind
 from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec, OrganizationError
 
@@ -155,17 +156,17 @@ def _locate(
     file: SourceFile, specs: CollectionSpecs, names: SpecNames, organization: Organization
 ) -> tuple[str | None, str | None, str, str]:
     """(group key, spec name, issue kind, reason); a spec name when the file belongs in a unit."""
-    stem, extension = specs.split_name(file.name)
-    parts = file.parts
+    parts = _nfc_parts(file)
+    stem, extension = specs.split_name(parts[-1])
     if organization.pattern is Pattern.RULES:
         rules = organization.rules or RuleSet(())
-        key = rules.group_key(file.relative_path, "/".join((*parts[:-1], stem)))
+        key = rules.group_key("/".join(parts), "/".join((*parts[:-1], stem)))
         if key is None:
             return None, None, IssueKind.UNMATCHED, "rules.group_key_regex does not match this path"
         if not rules.file_rules:  # no file rules: extensions and names pick the spec
             spec_name, kind, reason = _spec_for(file, extension, specs, names, parts[:-1])
             return key, spec_name, kind, reason
-        rule = rules.spec_for(file.relative_path)
+        rule = rules.spec_for("/".join(parts))
         if rule is None:
             return key, None, IssueKind.UNMATCHED, "no rules.file_rules pattern matches this path"
         spec = specs.spec(rule.spec)
@@ -213,20 +214,21 @@ def _spec_for(
 
 def _sidecar_key(file: SourceFile, organization: Organization, specs: CollectionSpecs) -> tuple[str | None, str] | None:
     """``None`` when the file is no sidecar; else (the unit key it describes or ``None``, reason when ``None``)."""
-    name = file.name.lower()
+    parts = _nfc_parts(file)
+    name = parts[-1].lower()
     for entry in organization.sidecars:
-        entry_l = entry.lower()
+        entry_l = nfc(entry).lower()
         if entry_l.startswith("*"):
             suffix = entry_l[1:]
             if not name.endswith(suffix) or len(name) == len(suffix):
                 continue
-            stem = file.name[: -len(suffix)]
-            pseudo = (*file.parts[:-1], f"{stem}.sidecar")
+            stem = parts[-1][: -len(suffix)]
+            pseudo = (*parts[:-1], f"{stem}.sidecar")
         elif name == entry_l:
-            if not file.parts[:-1]:
+            if not parts[:-1]:
                 return None, f"sidecar '{file.name}' at the top of the batch belongs to no unit folder"
             stem = ""
-            pseudo = (*file.parts[:-1], "sidecar")
+            pseudo = (*parts[:-1], "sidecar")
         else:
             continue
         if organization.pattern is Pattern.RULES:
@@ -241,9 +243,20 @@ def _sidecar_key(file: SourceFile, organization: Organization, specs: Collection
     return None
 
 
+def _nfc_parts(file: SourceFile) -> tuple[str, ...]:
+    """The path components that patterns and rules read: NFC, so both spellings of a name key one unit."""
+    return tuple(nfc(p) for p in file.parts)
+
+
 def _ambiguity(key: str, spec_name: str, files: Sequence[SourceFile]) -> str:
     """Why a unit has several files for one spec, and the fix, as the unit's problem."""
     listed = ", ".join(f.relative_path for f in files)
+    twins = [group for group in _by_nfc_path(files) if len(group) > 1]
+    if twins:
+        named = "; ".join(" and ".join(f"'{f.relative_path}' ({_form(f.relative_path)})" for f in g) for g in twins)
+        rest = "" if sum(map(len, twins)) == len(files) else f" ({listed})"
+        return (f"{len(files)} files for spec '{spec_name}'{rest}: {named} are the same name in two Unicode "
+                "normalizations (NFC/NFD); keep one")
     if _in_several_folders(files):
         return (f"the same stem '{key}' in {_count(len({_folder(f) for f in files}))} folders of the source of spec "
                 f"'{spec_name}' ({listed}); multi-path units join by stem at any depth, so rename one or use rules")
@@ -253,6 +266,11 @@ def _ambiguity(key: str, spec_name: str, files: Sequence[SourceFile]) -> str:
 def _candidate_reason(file: SourceFile, files: Sequence[SourceFile], key: str, spec_name: str) -> str:
     """Why one of several candidates is left out, naming the files it competes with."""
     others = [f for f in files if f is not file]
+    twins = [f for f in others if nfc(f.relative_path) == nfc(file.relative_path)]
+    if twins:
+        spelled = ", ".join(f"'{f.relative_path}' ({_form(f.relative_path)})" for f in twins)
+        return (f"its name ({_form(file.relative_path)}) and {spelled} are the same name in two Unicode "
+                f"normalizations (NFC/NFD); keep one (spec '{spec_name}', unit '{key}')")
     elsewhere = [f for f in others if _folder(f) != _folder(file)]
     if file.source_spec is not None and elsewhere:
         return (f"the same stem '{key}' as {_quoted(elsewhere)} in another folder of the source of spec '{spec_name}'; "
@@ -263,6 +281,20 @@ def _candidate_reason(file: SourceFile, files: Sequence[SourceFile], key: str, s
 def _in_several_folders(files: Sequence[SourceFile]) -> bool:
     """Multi-path candidates from different folders of one source: the stem alone made them one unit."""
     return files[0].source_spec is not None and len({_folder(f) for f in files}) > 1
+
+
+def _by_nfc_path(files: Sequence[SourceFile]) -> list[list[SourceFile]]:
+    groups: dict[str, list[SourceFile]] = {}
+    for f in files:
+        groups.setdefault(nfc(f.relative_path), []).append(f)
+    return list(groups.values())
+
+
+def _form(text: str) -> str:
+    """Which spelling a name uses: the only way to tell two names apart that look the same."""
+    if unicodedata.is_normalized("NFC", text):
+        return "NFC"
+    return "NFD" if unicodedata.is_normalized("NFD", text) else "neither NFC nor NFD"
 
 
 def _folder(file: SourceFile) -> tuple[str, ...]:

@@ -9,11 +9,17 @@ can map to two specs that both accept ``.png``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec
+
+
+def nfc(text: str) -> str:
+    """One spelling per name: macOS writes 'café' decomposed (NFD), Linux and Windows composed (NFC)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 class Pattern(StrEnum):
@@ -56,10 +62,10 @@ class SpecNames:
         for spec in specs.specs:
             base = _TRAILING_INDEX.sub("", spec.name)
             names = {spec.name, base, f"{base}s"} | {a for a in (aliases or {}).get(spec.name, ())}
-            self._names[spec.name] = {n.lower() for n in names if n}
+            self._names[spec.name] = {nfc(n).lower() for n in names if n}
 
     def named(self, hints: Sequence[str]) -> list[FileSpec]:
-        lowered = {h.lower() for h in hints}
+        lowered = {nfc(h).lower() for h in hints}
         return [s for s in self.specs.specs if self._names[s.name] & lowered]
 
     def names_a_spec(self, name: str) -> bool:
@@ -67,7 +73,7 @@ class SpecNames:
 
 
 def place(pattern: Pattern, parts: tuple[str, ...], stem: str) -> UnitPlace:
-    """The unit of a file at ``parts`` (relative path components) with name stem ``stem``."""
+    """The unit of a file at ``parts`` (relative path components, NFC) with name stem ``stem``."""
     folders = parts[:-1]
     if pattern in (Pattern.NESTED, Pattern.DEEP_NESTED):
         if not folders:

@@ -1,5 +1,6 @@
 """The grouping engine on real folders: the seed's five patterns, rules, sidecars, detection, and the invariant."""
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -153,6 +154,58 @@ def test_pattern5_same_stem_in_two_folders_of_one_source_holds_the_unit_back(tmp
         ("2027/frame_1.png", IssueKind.AMBIGUOUS, "image_1", "the same stem 'frame_1' as '2026/frame_1.png' in another "
          "folder of the source of spec 'image_1'; multi-path units join by stem at any depth, so rename one or use rules"),
     }
+
+
+NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")  # macOS writes the second
+
+
+@pytest.mark.parametrize(("organization", "paths"), [
+    (Organization(Pattern.NESTED), [f"{NFD}/scan.png", f"{NFC}/label.json"]),
+    (Organization(Pattern.TYPE_SEPARATED), [f"images/{NFD}.png", f"labels/{NFC}.json"]),
+    (Organization(Pattern.FLAT), [f"{NFD}.png", f"{NFC}.json"]),
+    (Organization(Pattern.DEEP_NESTED), [f"{NFD}/img/scan.png", f"{NFC}/json/label.json"]),
+    (Organization(Pattern.RULES, rules=RuleSet((), f"^(?P<group_key>{NFC})/")), [f"{NFD}/scan.png", f"{NFC}/label.json"]),
+])
+def test_names_in_two_unicode_normalizations_key_one_unit(tmp_path, organization, paths):
+    result = group_files(tree(tmp_path, paths), SPECS, organization)
+    assert [(u.group_key, sorted(u.files), u.is_complete) for u in result.units] == [(NFC, ["image_1", "label_1"], True)]
+    assert result.issues == []
+
+
+def test_a_sidecar_in_the_other_unicode_normalization_finds_its_unit(tmp_path):
+    files = tree(tmp_path, [f"{NFC}.png", f"{NFC}.json", f"{NFD}.meta.json"])
+    result = group_files(files, SPECS, Organization(Pattern.FLAT, sidecars=("*.meta.json",)))
+    assert [(u.group_key, [f.relative_path for f in u.sidecars]) for u in result.units] == [(NFC, [f"{NFD}.meta.json"])]
+
+
+def test_multi_path_stems_in_two_unicode_normalizations_pair(tmp_path):
+    files = sourced(tmp_path, {"image_1": [f"2026/{NFD}.png"], "label_1": [f"{NFC}.json"]})
+    result = group_files(files, SPECS, Organization(Pattern.MULTI_PATH))
+    assert mapping(result) == {NFC: {"image_1": f"2026/{NFD}.png", "label_1": f"{NFC}.json"}} and result.issues == []
+
+
+def test_the_same_path_in_two_unicode_normalizations_holds_the_unit_back(tmp_path):
+    result = group_files(tree(tmp_path, [f"{NFC}.png", f"{NFD}.png", f"{NFC}.json"]), SPECS, Organization(Pattern.FLAT))
+    assert [(u.group_key, sorted(u.files)) for u in result.units] == [(NFC, ["label_1"])]
+    assert [(p.kind, str(p)) for p in result.units[0].problems] == [(
+        "ambiguous_files", f"2 files for spec 'image_1': '{NFD}.png' (NFD) and '{NFC}.png' (NFC) are the same name in "
+        "two Unicode normalizations (NFC/NFD); keep one")]
+    assert {(i.relative_path, i.kind, i.reason) for i in result.issues} == {
+        (f"{NFC}.png", IssueKind.AMBIGUOUS, f"its name (NFC) and '{NFD}.png' (NFD) are the same name in two Unicode "
+         f"normalizations (NFC/NFD); keep one (spec 'image_1', unit '{NFC}')"),
+        (f"{NFD}.png", IssueKind.AMBIGUOUS, f"its name (NFD) and '{NFC}.png' (NFC) are the same name in two Unicode "
+         f"normalizations (NFC/NFD); keep one (spec 'image_1', unit '{NFC}')"),
+    }
+
+
+def test_names_that_differ_in_case_stay_two_units(tmp_path):
+    """Object stores and Linux are case-sensitive: 'Frame' and 'frame' are two names, not one spelled twice."""
+    result = group_files(tree(tmp_path, ["Frame.png", "Frame.json", "frame.png", "frame.json"]), SPECS,
+                         Organization(Pattern.FLAT))
+    assert [(u.group_key, u.is_complete) for u in result.units] == [("Frame", True), ("frame", True)]
+    files = sourced(tmp_path / "multi", {"image_1": ["a/Frame.png", "frame.png"], "label_1": ["Frame.json", "frame.json"]})
+    result = group_files(files, SPECS, Organization(Pattern.MULTI_PATH))
+    assert [(u.group_key, u.is_complete) for u in result.units] == [("Frame", True), ("frame", True)]
 
 
 def test_rules_as_organize_files_by_pattern(tmp_path):
