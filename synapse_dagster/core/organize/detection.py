@@ -33,7 +33,7 @@ class Detection:
 
 
 def detect_pattern(files: Iterable[SourceFile], names: SpecNames, *, sample_size: int = SAMPLE_SIZE) -> Detection:
-    sample = [f for f in islice((f for f in files if not f.excluded_reason), sample_size)]
+    sample = [f for f in islice((f for f in files if not (f.excluded_reason or f.refused_reason)), sample_size)]
     if not sample:
         return Detection(Pattern.NESTED, ["the batch holds no files; assuming nested (pattern 1)"], 0)
     total = len(sample)

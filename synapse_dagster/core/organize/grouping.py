@@ -1,8 +1,8 @@
 """Grouping files into data units and mapping each file to a file specification.
 
 The invariant users rely on: every listed file ends up in exactly one place, either in one unit
-under one spec, or in the report with the reason it was left out (excluded junk, metadata, no
-unit, no spec, or one of several candidates). Nothing is silently picked or dropped: two candidates
+under one spec, or in the report with the reason it was left out (refused by the listing,
+excluded junk, metadata, no unit, no spec, or one of several candidates). Nothing is silently picked or dropped: two candidates
 for one spec in one unit are both reported and the unit is held back.
 """
 
@@ -20,6 +20,7 @@ from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec, Organ
 
 
 class IssueKind:
+    REFUSED = "refused"  # the listing marked it unsafe to read
     EXCLUDED = "excluded"
     METADATA = "metadata"
     UNMATCHED = "unmatched"
@@ -110,11 +111,9 @@ def group_files(
     sidecars: dict[str, list[SourceFile]] = {}
 
     for file in files:
-        if file.excluded_reason:
-            issues.append(FileIssue(file.relative_path, IssueKind.EXCLUDED, file.excluded_reason, source_spec=file.source_spec))
-            continue
-        if file.source_spec is None and file.relative_path in reserved:
-            issues.append(FileIssue(file.relative_path, IssueKind.METADATA, reserved[file.relative_path]))
+        aside = _set_aside(file, reserved)
+        if aside is not None:
+            issues.append(aside)
             continue
         sidecar = _sidecar_key(file, organization, specs)
         if sidecar is not None:
@@ -150,6 +149,18 @@ def group_files(
             issues.append(FileIssue(f.relative_path, IssueKind.METADATA,
                                     f"sidecar metadata for unit '{key}', which has no data files", key, f.source_spec))
     return GroupingResult(units=units, issues=issues, pattern=organization.pattern)
+
+
+def _set_aside(file: SourceFile, reserved: Mapping[str, str]) -> FileIssue | None:
+    """Files that are never data, whatever the pattern. Refused comes first: an unsafe path is reported as
+    unsafe even when its name also looks like junk or like the sheet."""
+    if file.refused_reason:
+        return FileIssue(file.relative_path, IssueKind.REFUSED, file.refused_reason, source_spec=file.source_spec)
+    if file.excluded_reason:
+        return FileIssue(file.relative_path, IssueKind.EXCLUDED, file.excluded_reason, source_spec=file.source_spec)
+    if file.source_spec is None and file.relative_path in reserved:
+        return FileIssue(file.relative_path, IssueKind.METADATA, reserved[file.relative_path])
+    return None
 
 
 def _locate(

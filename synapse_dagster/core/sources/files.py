@@ -31,6 +31,8 @@ class SourceFile:
     source_spec: str | None = None  # set in multi-path mode: the spec whose source folder held the file
     excluded_reason: str | None = None
     etag: str | None = None  # content tag from an object store (S3 ETag, GCS MD5); None for local and SFTP files
+    # Why the listing will not let this file be read (a key with '..', a link leaving the root); never uploaded.
+    refused_reason: str | None = None
 
     @property
     def name(self) -> str:

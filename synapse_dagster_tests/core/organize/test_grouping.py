@@ -1,5 +1,7 @@
 """The grouping engine on real folders: the seed's five patterns, rules, sidecars, detection, and the invariant."""
 
+import dataclasses
+import pickle
 import unicodedata
 from pathlib import Path
 
@@ -206,6 +208,25 @@ def test_names_that_differ_in_case_stay_two_units(tmp_path):
     files = sourced(tmp_path / "multi", {"image_1": ["a/Frame.png", "frame.png"], "label_1": ["Frame.json", "frame.json"]})
     result = group_files(files, SPECS, Organization(Pattern.MULTI_PATH))
     assert [(u.group_key, u.is_complete) for u in result.units] == [("Frame", True), ("frame", True)]
+
+
+def test_refused_files_are_reported_before_anything_else_and_never_join_a_unit(tmp_path):
+    listed = tree(tmp_path, ["p1/scan.png", "p1/label.json", "p2/scan.png", "p2/label.json", "p2/.DS_Store", "meta.xlsx"])
+    unsafe = {"p2/scan.png": "a link that leaves the source folder", "p2/.DS_Store": "a key with '..'",
+              "meta.xlsx": "a link that leaves the source folder"}
+    files = [dataclasses.replace(f, refused_reason=unsafe.get(f.relative_path)) for f in listed]
+    result = group_files(files, SPECS, Organization(Pattern.NESTED), reserved={"meta.xlsx": "metadata sheet"})
+    assert mapping(result) == {"p1": {"image_1": "p1/scan.png", "label_1": "p1/label.json"},
+                               "p2": {"label_1": "p2/label.json"}}
+    assert [u.group_key for u in result.complete_units] == ["p1"]
+    assert {(i.relative_path, i.kind, i.reason) for i in result.issues} == {
+        (path, IssueKind.REFUSED, reason) for path, reason in unsafe.items()}
+
+
+def test_a_refused_file_survives_pickling():
+    """Dagster's IO manager pickles the listing between steps; the frozen, slotted record must keep the field."""
+    file = SourceFile("/b/x.png", "x.png", 1, 2, source_spec="image_1", etag="e", refused_reason="a key with '..'")
+    assert pickle.loads(pickle.dumps(file)) == file
 
 
 def test_rules_as_organize_files_by_pattern(tmp_path):
