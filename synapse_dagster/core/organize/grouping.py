@@ -1,9 +1,10 @@
 """Grouping files into data units and mapping each file to a file specification.
 
 The invariant users rely on: every listed file ends up in exactly one place, either in one unit
-under one spec, or in the report with the reason it was left out (refused by the listing,
-excluded junk, metadata, no unit, no spec, or one of several candidates). Nothing is silently picked or dropped: two candidates
-for one spec in one unit are both reported and the unit is held back.
+under one spec, or in the report with the reason it was left out (refused by the listing, excluded
+junk, metadata, no unit, no spec, or one of several candidates). Nothing is silently picked or
+dropped: two candidates for one spec in one unit are both reported and the unit is held back.
+Keys are NFC, so the two Unicode spellings of a name are one name; case still tells names apart.
 """
 
 from __future__ import annotations
