@@ -9,6 +9,7 @@ import dagster as dg
 from synapse_dagster.cli.runs import output_of, step_failures
 from synapse_dagster.core.deliver.creation import UnitStatus
 from synapse_dagster.core.deliver.upload import FileStatus
+from synapse_dagster.core.organize.grouping import IssueKind
 
 
 def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str, out=None) -> dict[str, int]:
@@ -22,14 +23,13 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
     print(f"\n== {title}: {'succeeded' if result.success else 'FAILED'}", file=out)
     figures: dict[str, int] = {}
     if inventory is not None:
+        refused = sum(1 for f in inventory.files if f.refused_reason)
         kept = [f for f in inventory.files if not f.set_aside]
-        refused = [f for f in inventory.files if f.refused_reason]
         print(f"  files listed      : {len(kept)} ({sum(f.size for f in kept):,} bytes; "
-              f"{len(inventory.files) - len(kept) - len(refused)} system files excluded; {len(refused)} refused)", file=out)
-        for f in refused:
-            print(f"    refused {f.relative_path!r}: it {f.refused_reason}", file=out)
+              f"{len(inventory.files) - len(kept) - refused} system files excluded"
+              + (f"; {refused} refused as unsafe" if refused else "") + ")", file=out)
     if grouping is not None:
-        unmatched = [i for i in grouping.issues if i.kind in ("unmatched", "ambiguous")]
+        unmatched = [i for i in grouping.issues if i.kind in (IssueKind.REFUSED, IssueKind.UNMATCHED, IssueKind.AMBIGUOUS)]
         pattern = f" ({grouping.detection.describe()})" if grouping.detection else ""
         print(f"  data units grouped: {len(grouping.units)}{pattern}", file=out)
         for issue in unmatched:

@@ -83,13 +83,14 @@ def collection_specs(specs: CollectionSpecs, *, host: str, storage: Mapping[str,
 def source_inventory(files: Sequence[SourceFile], roots: Mapping[str, str]) -> dict[str, Any]:
     kept = [f for f in files if not f.set_aside]
     total = sum(f.size for f in kept)
+    refused = sum(1 for f in files if f.refused_reason)
     return {
         "dagster/row_count": len(kept),
         "files": len(kept),
         "bytes": total,
         "size": human_bytes(total),
-        "excluded_system_files": sum(1 for f in files if f.excluded_reason and not f.refused_reason),
-        "refused_files": sum(1 for f in files if f.refused_reason),
+        "excluded_system_files": len(files) - len(kept) - refused,
+        "refused_files": refused,
         "source": dg.MetadataValue.md("\n".join(f"- `{k}`: `{v}`" for k, v in roots.items())),
         "extensions": dg.MetadataValue.json(top_counts(f.extension or "(none)" for f in kept)),
         "sample": table([{"path": f.relative_path, "bytes": f.size, "spec_source": f.source_spec} for f in kept],
@@ -112,6 +113,7 @@ def grouped_data_units(grouping: GroupingResult) -> dict[str, Any]:
         "unmatched_files": issue_counts.get(IssueKind.UNMATCHED, 0),
         "ambiguous_files": issue_counts.get(IssueKind.AMBIGUOUS, 0),
         "excluded_files": issue_counts.get(IssueKind.EXCLUDED, 0),
+        "refused_files": issue_counts.get(IssueKind.REFUSED, 0),
         "metadata_files": issue_counts.get(IssueKind.METADATA, 0) + sum(len(u.sidecars) for u in grouping.units),
         "units_sample": table(units, [("group_key", "string"), ("files", "string"), ("problems", "string")]),
         "files_not_in_units": table([{"path": i.relative_path, "kind": i.kind, "reason": i.reason} for i in grouping.issues],

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from synapse_dagster.core.sources.files import SourceFile
-from synapse_dagster.core.organize.layouts import PATTERN_NUMBERS, Pattern, SpecNames
+from synapse_dagster.core.organize.layouts import PATTERN_NUMBERS, Pattern, SpecNames, nfc
 
 SAMPLE_SIZE = 5000
 
@@ -39,7 +39,7 @@ def detect_pattern(files: Iterable[SourceFile], names: SpecNames, *, sample_size
     total = len(sample)
     at_top = [f for f in sample if len(f.parts) == 1]
     if len(at_top) >= 0.8 * total:
-        stems = Counter(names.specs.split_name(f.name)[0] for f in at_top)
+        stems = Counter(nfc(names.specs.split_name(f.name)[0]) for f in at_top)
         shared = sum(1 for c in stems.values() if c > 1)
         return Detection(Pattern.FLAT, [
             f"{len(at_top)} of {total} sampled files sit directly in the batch folder",

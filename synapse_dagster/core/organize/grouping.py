@@ -1,24 +1,27 @@
 """Grouping files into data units and mapping each file to a file specification.
 
 The invariant users rely on: every listed file ends up in exactly one place, either in one unit
-under one spec, or in the report with the reason it was left out (excluded junk, metadata, no
-unit, no spec, or one of several candidates). Nothing is silently picked or dropped: two candidates
-for one spec in one unit are both reported and the unit is held back.
+under one spec, or in the report with the reason it was left out (refused by the listing, excluded
+junk, metadata, no unit, no spec, or one of several candidates). Nothing is silently picked or
+dropped: two candidates for one spec in one unit are both reported and the unit is held back.
+Keys are NFC, so the two Unicode spellings of a name are one name; case still tells names apart.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from synapse_dagster.core.organize.rules import RuleSet
 from synapse_dagster.core.sources.files import SourceFile
 from synapse_dagster.core.organize.detection import Detection
-from synapse_dagster.core.organize.layouts import Pattern, SpecNames, place
+from synapse_dagster.core.organize.layouts import Pattern, SpecNames, nfc, place
 from synapse_dagster.core.problems import Problem, ProblemKind
 from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec, OrganizationError
 
 
 class IssueKind:
+    REFUSED = "refused"  # the listing marked it unsafe to read
     EXCLUDED = "excluded"
     METADATA = "metadata"
     UNMATCHED = "unmatched"
@@ -110,14 +113,9 @@ def group_files(
     sidecars: dict[str, list[SourceFile]] = {}
 
     for file in files:
-        if file.refused_reason:
-            issues.append(FileIssue(file.relative_path, IssueKind.REFUSED, file.refused_reason, source_spec=file.source_spec))
-            continue
-        if file.excluded_reason:
-            issues.append(FileIssue(file.relative_path, IssueKind.EXCLUDED, file.excluded_reason, source_spec=file.source_spec))
-            continue
-        if file.source_spec is None and file.relative_path in reserved:
-            issues.append(FileIssue(file.relative_path, IssueKind.METADATA, reserved[file.relative_path]))
+        aside = _set_aside(file, reserved)
+        if aside is not None:
+            issues.append(aside)
             continue
         sidecar = _sidecar_key(file, organization, specs)
         if sidecar is not None:
@@ -140,13 +138,9 @@ def group_files(
             if len(spec_files) == 1:
                 unit.files[spec_name] = spec_files[0]
                 continue
-            listed = ", ".join(f.relative_path for f in spec_files)
-            unit.problems.append(Problem(ProblemKind.AMBIGUOUS_FILES,
-                                         f"{len(spec_files)} files for spec '{spec_name}' ({listed}); keep one or add a rule"))
-            for f in spec_files:
-                issues.append(FileIssue(f.relative_path, IssueKind.AMBIGUOUS,
-                                        f"one of {len(spec_files)} candidates for spec '{spec_name}' in unit '{key}'",
-                                        key, f.source_spec))
+            unit.problems.append(Problem(ProblemKind.AMBIGUOUS_FILES, _ambiguity(key, spec_name, spec_files)))
+            issues += [FileIssue(f.relative_path, IssueKind.AMBIGUOUS, _candidate_reason(f, spec_files, key, spec_name),
+                                 key, f.source_spec) for f in spec_files]
         ambiguous = set(candidates[key]) - set(unit.files)
         for spec in specs.required:
             if spec.name not in unit.files and spec.name not in ambiguous:
@@ -159,21 +153,33 @@ def group_files(
     return GroupingResult(units=units, issues=issues, pattern=organization.pattern)
 
 
+def _set_aside(file: SourceFile, reserved: Mapping[str, str]) -> FileIssue | None:
+    """Files that are never data, whatever the pattern. Refused comes first: an unsafe path is reported as
+    unsafe even when its name also looks like junk or like the sheet."""
+    if file.refused_reason:
+        return FileIssue(file.relative_path, IssueKind.REFUSED, file.refused_reason, source_spec=file.source_spec)
+    if file.excluded_reason:
+        return FileIssue(file.relative_path, IssueKind.EXCLUDED, file.excluded_reason, source_spec=file.source_spec)
+    if file.source_spec is None and file.relative_path in reserved:
+        return FileIssue(file.relative_path, IssueKind.METADATA, reserved[file.relative_path])
+    return None
+
+
 def _locate(
     file: SourceFile, specs: CollectionSpecs, names: SpecNames, organization: Organization
 ) -> tuple[str | None, str | None, str, str]:
     """(group key, spec name, issue kind, reason); a spec name when the file belongs in a unit."""
-    stem, extension = specs.split_name(file.name)
-    parts = file.parts
+    parts = _nfc_parts(file)
+    stem, extension = specs.split_name(parts[-1])
     if organization.pattern is Pattern.RULES:
         rules = organization.rules or RuleSet(())
-        key = rules.group_key(file.relative_path, "/".join((*parts[:-1], stem)))
+        key = rules.group_key("/".join(parts), "/".join((*parts[:-1], stem)))
         if key is None:
             return None, None, IssueKind.UNMATCHED, "rules.group_key_regex does not match this path"
         if not rules.file_rules:  # no file rules: extensions and names pick the spec
             spec_name, kind, reason = _spec_for(file, extension, specs, names, parts[:-1])
             return key, spec_name, kind, reason
-        rule = rules.spec_for(file.relative_path)
+        rule = rules.spec_for("/".join(parts))
         if rule is None:
             return key, None, IssueKind.UNMATCHED, "no rules.file_rules pattern matches this path"
         spec = specs.spec(rule.spec)
@@ -221,20 +227,21 @@ def _spec_for(
 
 def _sidecar_key(file: SourceFile, organization: Organization, specs: CollectionSpecs) -> tuple[str | None, str] | None:
     """``None`` when the file is no sidecar; else (the unit key it describes or ``None``, reason when ``None``)."""
-    name = file.name.lower()
+    parts = _nfc_parts(file)
+    name = parts[-1].lower()
     for entry in organization.sidecars:
-        entry_l = entry.lower()
+        entry_l = nfc(entry).lower()
         if entry_l.startswith("*"):
             suffix = entry_l[1:]
             if not name.endswith(suffix) or len(name) == len(suffix):
                 continue
-            stem = file.name[: -len(suffix)]
-            pseudo = (*file.parts[:-1], f"{stem}.sidecar")
+            stem = parts[-1][: -len(suffix)]
+            pseudo = (*parts[:-1], f"{stem}.sidecar")
         elif name == entry_l:
-            if not file.parts[:-1]:
+            if not parts[:-1]:
                 return None, f"sidecar '{file.name}' at the top of the batch belongs to no unit folder"
             stem = ""
-            pseudo = (*file.parts[:-1], "sidecar")
+            pseudo = (*parts[:-1], "sidecar")
         else:
             continue
         if organization.pattern is Pattern.RULES:
@@ -247,6 +254,72 @@ def _sidecar_key(file: SourceFile, organization: Organization, specs: Collection
         located = place(pattern, pseudo, stem)
         return (located.group_key, "") if located.group_key else (None, located.reason)
     return None
+
+
+def _nfc_parts(file: SourceFile) -> tuple[str, ...]:
+    """The path components that patterns and rules read: NFC, so both spellings of a name key one unit."""
+    return tuple(nfc(p) for p in file.parts)
+
+
+def _ambiguity(key: str, spec_name: str, files: Sequence[SourceFile]) -> str:
+    """Why a unit has several files for one spec, and the fix, as the unit's problem."""
+    listed = ", ".join(f.relative_path for f in files)
+    twins = [group for group in _by_nfc_path(files) if len(group) > 1]
+    if twins:
+        named = "; ".join(" and ".join(f"'{f.relative_path}' ({_form(f.relative_path)})" for f in g) for g in twins)
+        rest = "" if sum(map(len, twins)) == len(files) else f" ({listed})"
+        return (f"{len(files)} files for spec '{spec_name}'{rest}: {named} are the same name in two Unicode "
+                "normalizations (NFC/NFD); keep one")
+    if _in_several_folders(files):
+        return (f"the same stem '{key}' in {_count(len({_folder(f) for f in files}))} folders of the source of spec "
+                f"'{spec_name}' ({listed}); multi-path units join by stem at any depth, so rename one or use rules")
+    return f"{len(files)} files for spec '{spec_name}' ({listed}); keep one or add a rule"
+
+
+def _candidate_reason(file: SourceFile, files: Sequence[SourceFile], key: str, spec_name: str) -> str:
+    """Why one of several candidates is left out, naming the files it competes with."""
+    others = [f for f in files if f is not file]
+    twins = [f for f in others if nfc(f.relative_path) == nfc(file.relative_path)]
+    if twins:
+        spelled = ", ".join(f"'{f.relative_path}' ({_form(f.relative_path)})" for f in twins)
+        return (f"its name ({_form(file.relative_path)}) and {spelled} are the same name in two Unicode "
+                f"normalizations (NFC/NFD); keep one (spec '{spec_name}', unit '{key}')")
+    elsewhere = [f for f in others if _folder(f) != _folder(file)]
+    if file.source_spec is not None and elsewhere:
+        return (f"the same stem '{key}' as {_quoted(elsewhere)} in another folder of the source of spec '{spec_name}'; "
+                "multi-path units join by stem at any depth, so rename one or use rules")
+    return f"one of {len(files)} candidates for spec '{spec_name}' in unit '{key}'"
+
+
+def _in_several_folders(files: Sequence[SourceFile]) -> bool:
+    """Multi-path candidates from different folders of one source: the stem alone made them one unit."""
+    return files[0].source_spec is not None and len({_folder(f) for f in files}) > 1
+
+
+def _by_nfc_path(files: Sequence[SourceFile]) -> list[list[SourceFile]]:
+    groups: dict[str, list[SourceFile]] = {}
+    for f in files:
+        groups.setdefault(nfc(f.relative_path), []).append(f)
+    return list(groups.values())
+
+
+def _form(text: str) -> str:
+    """Which spelling a name uses: the only way to tell two names apart that look the same."""
+    if unicodedata.is_normalized("NFC", text):
+        return "NFC"
+    return "NFD" if unicodedata.is_normalized("NFD", text) else "neither NFC nor NFD"
+
+
+def _folder(file: SourceFile) -> tuple[str, ...]:
+    return file.parts[:-1]
+
+
+def _quoted(files: Sequence[SourceFile]) -> str:
+    return ", ".join(f"'{f.relative_path}'" for f in files)
+
+
+def _count(n: int) -> str:
+    return {2: "two", 3: "three"}.get(n, str(n))
 
 
 def _names(specs: Sequence[FileSpec]) -> str:

@@ -9,11 +9,17 @@ can map to two specs that both accept ``.png``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec
+
+
+def nfc(text: str) -> str:
+    """One spelling per name: macOS writes 'café' decomposed (NFD), Linux and Windows composed (NFC)."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
 
 
 class Pattern(StrEnum):
@@ -22,7 +28,7 @@ class Pattern(StrEnum):
     TYPE_SEPARATED = "type_separated"  # 2: top-level folders per spec (images/, labels/), units by stem
     FLAT = "flat"  # 3: files side by side, units by stem
     DEEP_NESTED = "deep_nested"  # 4: top-level folder is a unit, its sub-folder names pick the spec
-    MULTI_PATH = "multi_path"  # 5: one source per spec, units by stem across sources
+    MULTI_PATH = "multi_path"  # 5: one source per spec, units by stem across sources, at any depth
     RULES = "rules"  # explicit file_rules + group_key_regex
 
 
@@ -56,10 +62,10 @@ class SpecNames:
         for spec in specs.specs:
             base = _TRAILING_INDEX.sub("", spec.name)
             names = {spec.name, base, f"{base}s"} | {a for a in (aliases or {}).get(spec.name, ())}
-            self._names[spec.name] = {n.lower() for n in names if n}
+            self._names[spec.name] = {nfc(n).lower() for n in names if n}
 
     def named(self, hints: Sequence[str]) -> list[FileSpec]:
-        lowered = {h.lower() for h in hints}
+        lowered = {nfc(h).lower() for h in hints}
         return [s for s in self.specs.specs if self._names[s.name] & lowered]
 
     def names_a_spec(self, name: str) -> bool:
@@ -67,7 +73,7 @@ class SpecNames:
 
 
 def place(pattern: Pattern, parts: tuple[str, ...], stem: str) -> UnitPlace:
-    """The unit of a file at ``parts`` (relative path components) with name stem ``stem``."""
+    """The unit of a file at ``parts`` (relative path components, NFC) with name stem ``stem``."""
     folders = parts[:-1]
     if pattern in (Pattern.NESTED, Pattern.DEEP_NESTED):
         if not folders:
@@ -79,7 +85,10 @@ def place(pattern: Pattern, parts: tuple[str, ...], stem: str) -> UnitPlace:
         if not folders:
             return UnitPlace(None, reason="file sits at the top of the batch, not inside a type folder such as images/")
         return UnitPlace("/".join((*folders[1:], stem)), (folders[0],))
-    if pattern in (Pattern.FLAT, Pattern.MULTI_PATH):
+    if pattern is Pattern.FLAT:
         # Stems only join within one folder: 'a/x.png' and 'b/x.json' are different units.
         return UnitPlace("/".join((*folders, stem)), ())
+    if pattern is Pattern.MULTI_PATH:
+        # Each spec has its own source, laid out its own way: 'images/2026/x.png' pairs with 'labels/x.json'.
+        return UnitPlace(stem, ())
     raise ValueError(f"pattern {pattern} places files by rules, not by layout")

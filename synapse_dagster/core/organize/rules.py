@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from synapse_dagster.core.organize.layouts import nfc
+
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
     """``**/`` matches any number of folders, ``*`` and ``?`` stay within one name, ``[...]`` is a class."""
@@ -59,7 +61,7 @@ class FileRule:
 
     @cached_property
     def regex(self) -> re.Pattern[str]:
-        return glob_to_regex(self.pattern)
+        return glob_to_regex(nfc(self.pattern))
 
 
 @dataclass(frozen=True)
@@ -69,13 +71,16 @@ class RuleSet:
 
     @cached_property
     def _key_regex(self) -> re.Pattern[str] | None:
-        return re.compile(self.group_key_regex) if self.group_key_regex else None
+        return re.compile(nfc(self.group_key_regex)) if self.group_key_regex else None
 
     def spec_for(self, relative_path: str) -> FileRule | None:
         return next((r for r in self.file_rules if r.regex.match(relative_path)), None)
 
     def group_key(self, relative_path: str, stem_key: str) -> str | None:
-        """The ``group_key`` named group, else group 1, else the whole match; without a regex: the stem key."""
+        """The ``group_key`` named group, else group 1, else the whole match; without a regex: the stem key.
+
+        Paths come NFC-normalized (see :func:`nfc`), and so are the patterns, so either spelling matches.
+        """
         if self._key_regex is None:
             return stem_key
         match = self._key_regex.search(relative_path)

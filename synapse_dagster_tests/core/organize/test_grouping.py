@@ -1,5 +1,8 @@
 """The grouping engine on real folders: the seed's five patterns, rules, sidecars, detection, and the invariant."""
 
+import dataclasses
+import pickle
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -41,6 +44,15 @@ def tree(root: Path, paths: list[str]) -> list[SourceFile]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
     return list(list_local(root))
+
+
+def sourced(root: Path, paths_by_spec: dict[str, list[str]]) -> list[SourceFile]:
+    """Multi-path mode: one real folder per spec, listed as that spec's source."""
+    files = []
+    for spec, paths in paths_by_spec.items():
+        tree(root / spec, paths)
+        files += list_local(root / spec, source_spec=spec)
+    return files
 
 
 def mapping(result) -> dict[str, dict[str, str]]:
@@ -117,9 +129,104 @@ def test_pattern5_multi_path_sources_pair_by_stem(tmp_path):
     assert mapping(result) == {
         "a": {"image_1": "a.png", "label_1": "a.json"},
         "b": {"image_1": "b.png", "label_1": "b.json"},
-        "deep/c": {"image_1": "deep/c.png", "label_1": "deep/c.json"},
+        "c": {"image_1": "deep/c.png", "label_1": "deep/c.json"},
     }
     assert [(i.relative_path, i.kind, i.source_spec) for i in result.issues] == [("b.txt", IssueKind.UNMATCHED, "label_1")]
+
+
+def test_pattern5_multi_path_joins_by_stem_at_any_depth(tmp_path):
+    files = sourced(tmp_path, {"image_1": ["2026/frame_1.png", "frame_2.png"],
+                               "label_1": ["frame_1.json", "x/y/frame_2.json"]})
+    result = group_files(files, SPECS, Organization(Pattern.MULTI_PATH))
+    assert mapping(result) == {"frame_1": {"image_1": "2026/frame_1.png", "label_1": "frame_1.json"},
+                               "frame_2": {"image_1": "frame_2.png", "label_1": "x/y/frame_2.json"}}
+    assert [u.group_key for u in result.complete_units] == ["frame_1", "frame_2"] and result.issues == []
+
+
+def test_pattern5_same_stem_in_two_folders_of_one_source_holds_the_unit_back(tmp_path):
+    files = sourced(tmp_path, {"image_1": ["2026/frame_1.png", "2027/frame_1.png"], "label_1": ["frame_1.json"]})
+    result = group_files(files, SPECS, Organization(Pattern.MULTI_PATH))
+    assert [(u.group_key, u.files.keys() == {"label_1"}) for u in result.units] == [("frame_1", True)]
+    assert [(p.kind, str(p)) for p in result.units[0].problems] == [(
+        "ambiguous_files", "the same stem 'frame_1' in two folders of the source of spec 'image_1' (2026/frame_1.png, "
+        "2027/frame_1.png); multi-path units join by stem at any depth, so rename one or use rules")]
+    assert {(i.relative_path, i.kind, i.source_spec, i.reason) for i in result.issues} == {
+        ("2026/frame_1.png", IssueKind.AMBIGUOUS, "image_1", "the same stem 'frame_1' as '2027/frame_1.png' in another "
+         "folder of the source of spec 'image_1'; multi-path units join by stem at any depth, so rename one or use rules"),
+        ("2027/frame_1.png", IssueKind.AMBIGUOUS, "image_1", "the same stem 'frame_1' as '2026/frame_1.png' in another "
+         "folder of the source of spec 'image_1'; multi-path units join by stem at any depth, so rename one or use rules"),
+    }
+
+
+NFC, NFD = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")  # macOS writes the second
+
+
+@pytest.mark.parametrize(("organization", "paths"), [
+    (Organization(Pattern.NESTED), [f"{NFD}/scan.png", f"{NFC}/label.json"]),
+    (Organization(Pattern.TYPE_SEPARATED), [f"images/{NFD}.png", f"labels/{NFC}.json"]),
+    (Organization(Pattern.FLAT), [f"{NFD}.png", f"{NFC}.json"]),
+    (Organization(Pattern.DEEP_NESTED), [f"{NFD}/img/scan.png", f"{NFC}/json/label.json"]),
+    (Organization(Pattern.RULES, rules=RuleSet((), f"^(?P<group_key>{NFC})/")), [f"{NFD}/scan.png", f"{NFC}/label.json"]),
+])
+def test_names_in_two_unicode_normalizations_key_one_unit(tmp_path, organization, paths):
+    result = group_files(tree(tmp_path, paths), SPECS, organization)
+    assert [(u.group_key, sorted(u.files), u.is_complete) for u in result.units] == [(NFC, ["image_1", "label_1"], True)]
+    assert result.issues == []
+
+
+def test_a_sidecar_in_the_other_unicode_normalization_finds_its_unit(tmp_path):
+    files = tree(tmp_path, [f"{NFC}.png", f"{NFC}.json", f"{NFD}.meta.json"])
+    result = group_files(files, SPECS, Organization(Pattern.FLAT, sidecars=("*.meta.json",)))
+    assert [(u.group_key, [f.relative_path for f in u.sidecars]) for u in result.units] == [(NFC, [f"{NFD}.meta.json"])]
+
+
+def test_multi_path_stems_in_two_unicode_normalizations_pair(tmp_path):
+    files = sourced(tmp_path, {"image_1": [f"2026/{NFD}.png"], "label_1": [f"{NFC}.json"]})
+    result = group_files(files, SPECS, Organization(Pattern.MULTI_PATH))
+    assert mapping(result) == {NFC: {"image_1": f"2026/{NFD}.png", "label_1": f"{NFC}.json"}} and result.issues == []
+
+
+def test_the_same_path_in_two_unicode_normalizations_holds_the_unit_back(tmp_path):
+    result = group_files(tree(tmp_path, [f"{NFC}.png", f"{NFD}.png", f"{NFC}.json"]), SPECS, Organization(Pattern.FLAT))
+    assert [(u.group_key, sorted(u.files)) for u in result.units] == [(NFC, ["label_1"])]
+    assert [(p.kind, str(p)) for p in result.units[0].problems] == [(
+        "ambiguous_files", f"2 files for spec 'image_1': '{NFD}.png' (NFD) and '{NFC}.png' (NFC) are the same name in "
+        "two Unicode normalizations (NFC/NFD); keep one")]
+    assert {(i.relative_path, i.kind, i.reason) for i in result.issues} == {
+        (f"{NFC}.png", IssueKind.AMBIGUOUS, f"its name (NFC) and '{NFD}.png' (NFD) are the same name in two Unicode "
+         f"normalizations (NFC/NFD); keep one (spec 'image_1', unit '{NFC}')"),
+        (f"{NFD}.png", IssueKind.AMBIGUOUS, f"its name (NFD) and '{NFC}.png' (NFC) are the same name in two Unicode "
+         f"normalizations (NFC/NFD); keep one (spec 'image_1', unit '{NFC}')"),
+    }
+
+
+def test_names_that_differ_in_case_stay_two_units(tmp_path):
+    """Object stores and Linux are case-sensitive: 'Frame' and 'frame' are two names, not one spelled twice."""
+    result = group_files(tree(tmp_path, ["Frame.png", "Frame.json", "frame.png", "frame.json"]), SPECS,
+                         Organization(Pattern.FLAT))
+    assert [(u.group_key, u.is_complete) for u in result.units] == [("Frame", True), ("frame", True)]
+    files = sourced(tmp_path / "multi", {"image_1": ["a/Frame.png", "frame.png"], "label_1": ["Frame.json", "frame.json"]})
+    result = group_files(files, SPECS, Organization(Pattern.MULTI_PATH))
+    assert [(u.group_key, u.is_complete) for u in result.units] == [("Frame", True), ("frame", True)]
+
+
+def test_refused_files_are_reported_before_anything_else_and_never_join_a_unit(tmp_path):
+    listed = tree(tmp_path, ["p1/scan.png", "p1/label.json", "p2/scan.png", "p2/label.json", "p2/.DS_Store", "meta.xlsx"])
+    unsafe = {"p2/scan.png": "a link that leaves the source folder", "p2/.DS_Store": "a key with '..'",
+              "meta.xlsx": "a link that leaves the source folder"}
+    files = [dataclasses.replace(f, refused_reason=unsafe.get(f.relative_path)) for f in listed]
+    result = group_files(files, SPECS, Organization(Pattern.NESTED), reserved={"meta.xlsx": "metadata sheet"})
+    assert mapping(result) == {"p1": {"image_1": "p1/scan.png", "label_1": "p1/label.json"},
+                               "p2": {"label_1": "p2/label.json"}}
+    assert [u.group_key for u in result.complete_units] == ["p1"]
+    assert {(i.relative_path, i.kind, i.reason) for i in result.issues} == {
+        (path, IssueKind.REFUSED, reason) for path, reason in unsafe.items()}
+
+
+def test_a_refused_file_survives_pickling():
+    """Dagster's IO manager pickles the listing between steps; the frozen, slotted record must keep the field."""
+    file = SourceFile("/b/x.png", "x.png", 1, 2, source_spec="image_1", etag="e", refused_reason="a key with '..'")
+    assert pickle.loads(pickle.dumps(file)) == file
 
 
 def test_rules_as_organize_files_by_pattern(tmp_path):
