@@ -37,6 +37,8 @@ _MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
     ".gz": ((0, b"\x1f\x8b"),),
 }
 _HEAD_BYTES = 132
+_FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".dcm": "DICOM", ".npz": "ZIP",
+                 ".gz": "GZIP"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _magic_finding(head: bytes, extension: str) -> str | None:
         return None
     actual = next((ext for ext, sigs in _MAGIC.items() if any(head[o : o + len(m)] == m for o, m in sigs)), None)
     if actual:
-        return f"is named {extension} but its content is {actual[1:].upper()}"
+        return f"is named {extension} but its content is {_FORMAT_NAMES.get(actual, actual[1:].upper())}"
     if head.lstrip()[:1] in (b"<", b"{", b"["):
         return f"is named {extension} but holds text (an HTML or JSON page?), not {extension[1:].upper()}"
     return f"is named {extension} but does not start like a {extension[1:].upper()} file"
