@@ -6,9 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
+
+REPO = Path(__file__).resolve().parents[2]
 
 PIPELINE = {"name": "demo", "data_collection": 1, "storage": 1, "source": {"path": "./incoming"},
             "metadata": {"key_column": "patient_id"}}
@@ -19,24 +22,29 @@ def workdir(tmp_path):
     (tmp_path / "incoming" / "b1" / "P1").mkdir(parents=True)
     (tmp_path / "incoming" / "b1" / "P1" / "label.json").write_text("{}")
     (tmp_path / "pipelines.yaml").write_text(yaml.safe_dump({"pipelines": [PIPELINE]}))
-    (tmp_path / "typo.yaml").write_text(yaml.safe_dump({"pipelines": [
-        {**{k: v for k, v in PIPELINE.items() if k != "data_collection"}, "data_colection": 1}]}))
+    (tmp_path / "typo.yaml").write_text(yaml.safe_dump({"pipelines": [  # the typo is on line 8
+        {**{k: v for k, v in PIPELINE.items() if k != "data_collection"}, "data_colection": 1}]}, sort_keys=False))
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "dagster.yaml").write_text("telemetry: {enabled: false}\n")
     return tmp_path
 
 
-def ingest(workdir, env: dict[str, str | None], *args: str) -> subprocess.CompletedProcess:
+def run(workdir, env: dict[str, str | None], command: list[str]) -> subprocess.CompletedProcess:
+    """``command`` in ``workdir`` on this checkout's code (not whichever one the venv installed), with ``env``."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("SYNAPSE_")}
     base.update({"HOME": str(workdir), "DAGSTER_HOME": str(workdir / "home"), "SYNAPSE_HOST": "http://127.0.0.1:9",
-                 "SYNAPSE_ACCESS_TOKEN": "some-token"})
+                 "SYNAPSE_ACCESS_TOKEN": "some-token",
+                 "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)})
     for key, value in env.items():
         if value is None:
             base.pop(key, None)
         else:
             base[key] = value
-    command = [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipeline", "demo", *args]
-    return subprocess.run(command, env=base, cwd=workdir, capture_output=True, text=True, timeout=120)
+    return subprocess.run(command, env=base, cwd=workdir, capture_output=True, text=True, timeout=180)
+
+
+def ingest(workdir, env: dict[str, str | None], *args: str) -> subprocess.CompletedProcess:
+    return run(workdir, env, [sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipeline", "demo", *args])
 
 
 CASES = {
@@ -44,7 +52,8 @@ CASES = {
     "host without scheme": ({"SYNAPSE_HOST": "127.0.0.1:9"}, ["--batch", "b1"], "must start with http:// or https://"),
     "batch key with ..": ({}, ["--batch", "../escape"], "batch key '../escape' is not usable"),
     "batch key with odd characters": ({}, ["--batch", "b1; rm -rf"], "batch key 'b1; rm -rf' is not usable"),
-    "typo in the pipeline file": ({}, ["--pipelines", "typo.yaml", "--batch", "b1"], "field 'data_colection': unknown field"),
+    "typo in the pipeline file": ({}, ["--pipelines", "typo.yaml", "--batch", "b1"],
+                                  "typo.yaml:8: pipeline 'demo', field 'data_colection': unknown field"),
     "no DAGSTER_HOME": ({"DAGSTER_HOME": None}, ["--batch", "b1"], "DAGSTER_HOME is not set"),
     "a ledger URL of another database": ({"SYNAPSE_DAGSTER_LEDGER_URL": "mysql://u@h/db"}, ["--batch", "b1"],
                                          "the ledger URL must start with sqlite:/// or postgresql://"),
@@ -77,3 +86,27 @@ def test_a_refused_token_names_the_setting(workdir, sandbox):
     assert done.returncode == 1, output
     assert "SYNAPSE_ACCESS_TOKEN" in output and "not-the-token" not in output
     assert "Traceback" not in output and "Stack Trace" not in output
+
+
+def test_loading_the_code_location_with_a_broken_file_leads_with_file_and_line(workdir):
+    """Dagster prints a load error as its message, then a "Stack Trace:" of every frame it was given that is not
+    Dagster's own; one frame of ours (the raise in ``defs``) is the least any raised exception carries, so that is
+    what is asserted: the message comes first, the stack holds no frame of the file's loading code."""
+    command = [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "synapse_dagster.definitions"]
+    done = run(workdir, {"SYNAPSE_DAGSTER_PIPELINES": str(workdir / "typo.yaml")}, command)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    header = "Validation failed for code location synapse_dagster.definitions:\n\n"
+    message = f"PipelineConfigError: {workdir / 'typo.yaml'}:"
+    assert header + "synapse_dagster.config.loading." + message in output, output
+    assert f"{workdir / 'typo.yaml'}:8: pipeline 'demo', field 'data_colection': unknown field" in output
+    stack = output[output.index("Stack Trace:"):]
+    assert output.index(message) < output.index("Stack Trace:")
+    assert [line.strip() for line in stack.splitlines() if line.strip().startswith("File ")] == [
+        f'File "{REPO / "synapse_dagster" / "definitions.py"}", line {defs_raise_line()}, in defs']
+    assert "Traceback" not in output and "loading.py" not in output
+
+
+def defs_raise_line() -> int:
+    source = (REPO / "synapse_dagster" / "definitions.py").read_text(encoding="utf-8").splitlines()
+    return 1 + next(i for i, line in enumerate(source) if "raise mistake.with_traceback(None)" in line)
