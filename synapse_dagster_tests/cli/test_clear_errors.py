@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from synapse_sandbox.demo_data import demo_seed, generate_batch
+
 REPO = Path(__file__).resolve().parents[2]
 
 PIPELINE = {"name": "demo", "data_collection": 1, "storage": 1, "source": {"path": "./incoming"},
@@ -110,3 +112,40 @@ def test_loading_the_code_location_with_a_broken_file_leads_with_file_and_line(w
 def defs_raise_line() -> int:
     source = (REPO / "synapse_dagster" / "definitions.py").read_text(encoding="utf-8").splitlines()
     return 1 + next(i for i, line in enumerate(source) if "raise mistake.with_traceback(None)" in line)
+
+
+def sandbox_run(workdir, sandbox, collection: int, **changes) -> subprocess.CompletedProcess:
+    """``ingest`` of a clean six-unit batch into ``collection`` of the sandbox, with the pipeline ``changes``."""
+    generate_batch(workdir / "incoming" / "b6", units=6, seed=3, image_size=8, defects=False)
+    pipeline = {**PIPELINE, "data_collection": collection, **changes}
+    (workdir / "pipelines.yaml").write_text(yaml.safe_dump({"pipelines": [pipeline]}))
+    return ingest(workdir, {"SYNAPSE_HOST": sandbox.url, "SYNAPSE_ACCESS_TOKEN": sandbox.token}, "--batch", "b6")
+
+
+def test_a_collection_whose_schema_is_broken_is_named_as_the_collection_to_fix(workdir, sandbox, collection):
+    spec = demo_seed("unused")["data_collections"][0]
+    spec.update(id=collection, meta={"data_unit_meta_schema": {"type": "objekt"}}, check_schema=False)
+    sandbox.seed({"data_collections": [spec]})
+    done = sandbox_run(workdir, sandbox, collection)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert output.count(f"data collection {collection}'s data_unit_meta_schema is not a valid JSON Schema") == 1, output
+    assert "fix the schema in Synapse" in output
+    assert "Traceback" not in output and "Stack Trace" not in output
+    assert sandbox.units(collection) == []
+
+
+def test_a_token_refused_mid_run_names_the_setting_not_the_token(workdir, sandbox, collection):
+    """The first request of units lands, the second gets a 401: the run fails and says why, once."""
+    route = {"method": "POST", "path": "^data_units/$"}
+    sandbox.set_faults([{"match": route, "action": "latency", "times": 1}, {"match": route, "action": "error", "status": 401}])
+    try:
+        done = sandbox_run(workdir, sandbox, collection, creating_data_unit_batch_size=3)
+    finally:
+        sandbox.set_faults([])
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert len(sandbox.units(collection)) == 3
+    assert "Synapse refused the access token (401); set SYNAPSE_ACCESS_TOKEN or run 'synapse login'" in output, output
+    assert sandbox.token not in output
+    assert "Traceback" not in output and "Stack Trace" not in output
