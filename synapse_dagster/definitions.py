@@ -1,7 +1,7 @@
 """The code location: the pipelines of the pipeline file, each an asset group with its job and sensor.
 
 The file comes from ``SYNAPSE_DAGSTER_PIPELINES`` (default ``pipelines.yaml`` in the working directory). A broken
-file fails here, when the code location loads, with the field named.
+file fails here, when the code location loads, with its line and the field named.
 """
 
 from __future__ import annotations

@@ -158,6 +158,16 @@ def pipeline_file_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+def _read_text(path: Path) -> str:
+    """The file's text; a file saved in another encoding (Latin-1 from an old editor, say) is named with its line."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise PipelineConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file "
+                                  "as UTF-8") from None
+
+
 def load_pipeline_file(path: str | os.PathLike[str] | None = None) -> tuple[PipelineFile, Path]:
     """Read and validate the pipeline file; returns it with its absolute path (relative sources resolve there)."""
     file_path = pipeline_file_path(path)
@@ -167,7 +177,7 @@ def load_pipeline_file(path: str | os.PathLike[str] | None = None) -> tuple[Pipe
             f"or create {DEFAULT_PIPELINE_FILE} in the working directory"
         )
     origin = str(file_path)
-    text = file_path.read_text(encoding="utf-8")
+    text = _read_text(file_path)
     root = _compose(text, origin)
     try:
         data = yaml.safe_load(text)

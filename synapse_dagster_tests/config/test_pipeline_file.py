@@ -163,6 +163,13 @@ def test_invalid_yaml_is_one_line_with_line_and_column(tmp_path, edit, expected)
     assert len(lines) == 1 and lines[0].startswith(expected), lines
 
 
+def test_a_file_in_another_encoding_is_named(tmp_path):
+    path = tmp_path / "pipelines.yaml"
+    path.write_bytes(FILE.replace("/data", "/donn\u00e9es").encode("latin-1"))
+    with pytest.raises(PipelineConfigError, match=r"pipelines.yaml:6: not UTF-8 text \(byte 0xe9\); save the file as UTF-8$"):
+        load_pipeline_file(path)
+
+
 def test_a_key_repeated_in_one_mapping_names_both_lines(tmp_path):
     assert load_error(tmp_path, FILE + "    storage: 3\n") == [
         "pipelines.yaml:7: pipeline 'scans', field 'storage': given twice in one mapping (lines 4 and 7); YAML would "
