@@ -1,7 +1,7 @@
 """The code location: the pipelines of the pipeline file, each an asset group with its job and sensor.
 
 The file comes from ``SYNAPSE_DAGSTER_PIPELINES`` (default ``pipelines.yaml`` in the working directory). A broken
-file fails here, when the code location loads, with the field named.
+file fails here, when the code location loads, with its line and the field named.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from synapse_dagster.config.loading import load_pipeline_file
+from synapse_dagster.config.loading import PipelineConfigError, load_pipeline_file
 from synapse_dagster.config.models import PipelineFile
-from synapse_dagster.core.deliver.ledger import check_ledger_url
+from synapse_dagster.core.deliver.ledger import LedgerUrlError, check_ledger_url
 from synapse_dagster.defs.dagster_fixes import apply_dagster_fixes
 from synapse_dagster.defs.pipeline import build_pipeline_definitions
 from synapse_dagster.defs.resources import (
@@ -58,4 +58,9 @@ def load_definitions(pipeline_file: str | os.PathLike[str] | None = None) -> dg.
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return load_definitions()
+    """What Dagster loads. A user's mistake is raised without our frames: its message already names the file, line
+    and fix, and Dagster prints every frame it gets under the message (``--verbose`` adds Dagster's own)."""
+    try:
+        return load_definitions()
+    except (PipelineConfigError, LedgerUrlError) as mistake:
+        raise mistake.with_traceback(None) from None

@@ -180,7 +180,7 @@ class SandboxStore:
                 specs = _normalize_specs(raw.get("file_specifications") or [], cid)
                 meta = raw.get("meta") or {}
                 schema = meta.get("data_unit_meta_schema")
-                if schema:
+                if schema and raw.get("check_schema", True):  # false: keep a broken schema, to test a client with it
                     _check_schema(schema, cid)
                 db.execute(
                     "insert or replace into data_collections values (?, ?, ?, ?, ?)",

@@ -93,6 +93,9 @@ def failure_message(error: Any) -> str:
     while getattr(error, "cause", None) is not None and error.cls_name in _WRAPPERS:
         error = error.cause
     text = (error.message or "").strip().split("\n\n")[0]
+    if error.cls_name == "DagsterAssetCheckFailedError":  # 'N blocking asset check failed …:\n<asset>: <check>'
+        checks = [line.rsplit(": ", 1)[-1] for line in text.splitlines()[1:] if line.strip()]
+        return f"its blocking check {', '.join(checks)} failed (above)"
     prefix = f"{error.cls_name}: "
     for known in (f"dagster._core.definitions.events.{prefix}", prefix):
         if text.startswith(known) and error.cls_name in ("Failure", *_USER_ERRORS):

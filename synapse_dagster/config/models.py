@@ -13,7 +13,8 @@ import string
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from synapse_dagster.core.batches.windows import WindowSpec
 from synapse_dagster.core.organize.rules import FileRule, RuleSet
@@ -334,9 +335,15 @@ class PipelineFile(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> PipelineFile:
-        seen: set[str] = set()
-        for pipeline in self.pipelines:
-            if pipeline.name in seen:
-                raise ValueError(f"pipeline name '{pipeline.name}' is used twice")
-            seen.add(pipeline.name)
+        """Raised at the second pipeline's ``name``, so the message (and the file's line) points at it."""
+        first: dict[str, int] = {}
+        for index, pipeline in enumerate(self.pipelines):
+            if pipeline.name in first:
+                error = PydanticCustomError("duplicate_name", "pipeline name '{name}' is used twice (also by pipeline "
+                                            "#{first}); names must be unique", {"name": pipeline.name,
+                                                                                "first": first[pipeline.name] + 1})
+                raise ValidationError.from_exception_data(
+                    type(self).__name__, [InitErrorDetails(type=error, loc=("pipelines", index, "name"),
+                                                           input=pipeline.name)])
+            first[pipeline.name] = index
         return self

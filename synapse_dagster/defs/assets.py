@@ -28,6 +28,7 @@ from synapse_dagster.core.deliver.tasks import create_tasks
 from synapse_dagster.core.deliver.upload import FileStatus, UploadReport, copy_screen, upload_files
 from synapse_dagster.core.meta.sheet_files import load_sheet, reserved_paths
 from synapse_dagster.core.meta.sheets import MetadataError
+from synapse_dagster.core.meta.validation import SchemaError, check_schema
 from synapse_dagster.core.organize.detection import choose_pattern
 from synapse_dagster.core.organize.grouping import GroupingResult, Organization, OrganizationError, group_files
 from synapse_dagster.core.organize.layouts import SpecNames
@@ -101,6 +102,10 @@ def collection_specs(step: Step) -> dg.Output[CollectionSpecs]:
             raise
         raise dg.Failure(message, allow_retries=False) from None
     specs = CollectionSpecs.from_api(raw)
+    with step.failing_clearly(SchemaError, where=f"{pipeline.label}: data collection {pipeline.data_collection}'s ",
+                              hint="; that is the collection's own schema, not the pipeline file: fix the schema in "
+                              "Synapse, then run the batch again"):
+        check_schema(specs.meta_schema)
     return dg.Output(specs, metadata=metadata.collection_specs(
         specs, host=creds.host, storage=storage, storage_id=pipeline.storage, project=project,
         project_id=pipeline.project))

@@ -16,6 +16,7 @@ from synapse_dagster.config.models import PipelineConfig
 from synapse_dagster.core.deliver.creation import CollisionPolicy, CreationReport, UnitStatus
 from synapse_dagster.core.plan.batch_plan import BatchPlan
 from synapse_dagster.core.plan.gates import GATES, evaluate_gates
+from synapse_dagster.core.synapse.errors import explain_write_refusal
 
 ALL_CREATED_CHECK = "all_valid_units_created"
 
@@ -56,7 +57,7 @@ def _all_created(pipeline: PipelineConfig, report: CreationReport, inputs: Mappi
     landed = len(report.by_status(UnitStatus.CREATED)) + len(report.by_status(UnitStatus.EXISTING))
     collided = len(report.by_status(UnitStatus.COLLIDED))
     problems = len(report.by_status(UnitStatus.FAILED)) + len(report.skipped)
-    missing = f"; {problems} did not make it (re-run the batch to retry them)" if problems else ""
+    missing = f"; {problems} did not make it{_why_missing(pipeline, report)}" if problems else ""
     if collided:  # skipped by policy: reported; with 'fail' the batch is not good
         missing += (f"; {collided} skipped: their dataset_key exists with other content "
                     f"(on_dataset_key_collision: {report.collision_policy})")
@@ -66,7 +67,17 @@ def _all_created(pipeline: PipelineConfig, report: CreationReport, inputs: Mappi
     tasks = f"; {no_task} have no task in project {pipeline.project} (re-run to retry)" if no_task else ""
     return Verdict(problems == 0 and no_task == 0, dg.AssetCheckSeverity.ERROR,
                    f"{landed} of {valid} valid units exist{missing}{held}{tasks}",
-                   {"missing_units": problems, "key_collisions": collided, "held_back_after_staging": len(report.held_back), "units_without_task": no_task})
+                   {"missing_units": problems, "key_collisions": collided, "held_back_after_staging": len(report.held_back),
+                    "units_without_task": no_task})
+
+
+def _why_missing(pipeline: PipelineConfig, report: CreationReport) -> str:
+    """A refused token is the cause to name (a re-run alone would fail the same way); else a re-run retries them."""
+    for outcome in report.by_status(UnitStatus.FAILED):
+        refusal = explain_write_refusal(outcome.status_code, pipeline.data_collection)
+        if refusal:
+            return f": {refusal}"
+    return " (re-run the batch to retry them)"
 
 
 CHECKS: tuple[Check, ...] = (

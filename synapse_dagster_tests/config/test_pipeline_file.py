@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from synapse_dagster.config.loading import PipelineConfigError, load_pipeline_file, parse_pipeline_file
 
@@ -67,7 +68,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_pipeline_file(tmp_path / "nope.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("pipelines: [\n")
-    with pytest.raises(PipelineConfigError, match="is not valid YAML"):
+    with pytest.raises(PipelineConfigError, match="broken.yaml:2:1: not valid YAML"):
         load_pipeline_file(broken)
     wrong_shape = tmp_path / "shape.yaml"
     wrong_shape.write_text("- a\n- b\n")
@@ -91,3 +92,101 @@ def test_the_committed_json_schema_is_current_and_accepts_the_repo_pipeline_file
     with pytest.raises(jsonschema.ValidationError, match="data_colection"):
         jsonschema.validate({"pipelines": [{"name": "x", "data_colection": 1, "storage": 1, "source": {"path": "."}}]},
                             json.loads(committed))
+
+
+FILE = """\
+pipelines:
+  - name: scans
+    data_collection: 1
+    storage: 2
+    source:
+      path: /data
+"""
+
+
+def load_error(tmp_path, text: str) -> list[str]:
+    """The message's lines for a pipeline file holding ``text``, each without the file's directory."""
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(text)
+    with pytest.raises(PipelineConfigError) as err:
+        load_pipeline_file(path)
+    return str(err.value).replace(f"{tmp_path}/", "").splitlines()
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("data_collection: 1", "data_colection: 1"), [
+            "pipelines.yaml:2: pipeline 'scans', field 'data_collection': Field required",
+            "pipelines.yaml:3: pipeline 'scans', field 'data_colection': unknown field (check the spelling; "
+            "see README 'Pipeline file')"]),
+        (("storage: 2", "storage: two"), [
+            "pipelines.yaml:4: pipeline 'scans', field 'storage': Input should be a valid integer, unable to parse "
+            "string as an integer"]),
+        (("name: scans", "name: has space"), [
+            "pipelines.yaml:2: pipeline 'has space', field 'name': Value error, must start with a letter and hold only "
+            "letters, digits and '_' (it becomes a Dagster asset prefix)"]),
+        (("path: /data", "path: /data\n      recursive: false"), [
+            "pipelines.yaml:7: pipeline 'scans', field 'source.recursive': unknown field (check the spelling; see "
+            "README 'Pipeline file')"]),
+        (("    source:", "    pattern: rules\n    source:"), [
+            "pipelines.yaml:2: pipeline 'scans': Value error, pattern 'rules' needs a 'rules:' section (file_rules "
+            "and/or group_key_regex)"]),
+    ],
+    ids=["typo'd key", "wrong type", "bad name", "nested unknown key", "a rule across fields"],
+)
+def test_errors_name_the_line(tmp_path, edit, expected):
+    assert load_error(tmp_path, FILE.replace(*edit)) == expected
+
+
+def test_a_duplicate_pipeline_name_points_at_the_second(tmp_path):
+    second = FILE.split("\n", 1)[1]
+    assert load_error(tmp_path, FILE + second) == [
+        "pipelines.yaml:7: pipeline 'scans', field 'name': pipeline name 'scans' is used twice (also by pipeline #1); "
+        "names must be unique"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("    storage: 2", "   storage: 2"), "pipelines.yaml:4:4: not valid YAML: expected <block end>, but found "
+         "'<block mapping start>' (while parsing a block collection from line 2, column 3); fix the YAML syntax there"),
+        (("path: /data", "path: \"/data"), "pipelines.yaml:7:1: not valid YAML: found unexpected end of stream (while "
+         "scanning a quoted scalar from line 6, column 13); fix the YAML syntax there"),
+        (("storage: 2", "storage: !id 2"), "pipelines.yaml:4:14: not valid YAML: could not determine a constructor for "
+         "the tag '!id'; write a plain value there"),
+    ],
+    ids=["indentation", "unclosed quote", "unknown tag"],
+)
+def test_invalid_yaml_is_one_line_with_line_and_column(tmp_path, edit, expected):
+    lines = load_error(tmp_path, FILE.replace(*edit))
+    assert len(lines) == 1 and lines[0].startswith(expected), lines
+
+
+def test_a_file_in_another_encoding_is_named(tmp_path):
+    path = tmp_path / "pipelines.yaml"
+    path.write_bytes(FILE.replace("/data", "/donn\u00e9es").encode("latin-1"))
+    with pytest.raises(PipelineConfigError, match=r"pipelines.yaml:6: not UTF-8 text \(byte 0xe9\); save the file as UTF-8$"):
+        load_pipeline_file(path)
+
+
+def test_a_key_repeated_in_one_mapping_names_both_lines(tmp_path):
+    assert load_error(tmp_path, FILE + "    storage: 3\n") == [
+        "pipelines.yaml:7: pipeline 'scans', field 'storage': given twice in one mapping (lines 4 and 7); YAML would "
+        "silently keep only the last, so remove one"]
+
+
+def test_yaml_merge_keys_are_not_repeats(tmp_path):
+    text = FILE.replace("  - name: scans", "  - &first\n    name: scans") + "  - <<: *first\n    name: other\n"
+    path = tmp_path / "pipelines.yaml"
+    path.write_text(text)
+    assert [p.name for p in load_pipeline_file(path)[0].pipelines] == ["scans", "other"]
+
+
+def test_text_given_to_parse_adds_lines_and_data_alone_does_not():
+    text = FILE.replace("storage: 2", "storage: 0")
+    data = yaml.safe_load(text)
+    with pytest.raises(PipelineConfigError, match=r"^p.yaml:4: pipeline 'scans', field 'storage': Input should be"):
+        parse_pipeline_file(data, origin="p.yaml", text=text)
+    with pytest.raises(PipelineConfigError, match=r"^p.yaml is invalid:\n  - pipeline 'scans', field 'storage'"):
+        parse_pipeline_file(data, origin="p.yaml")

@@ -22,12 +22,23 @@ class SchemaError(ValueError):
 @lru_cache(maxsize=32)
 def _validator(schema_json: str):
     schema = json.loads(schema_json)
+    if not isinstance(schema, (dict, bool)):
+        raise SchemaError(f"data_unit_meta_schema is not a valid JSON Schema: it is a {type(schema).__name__}, "
+                          "not an object")
     cls = validators.validator_for(schema)  # honours "$schema"; defaults to the latest draft
     try:
         cls.check_schema(schema)
     except js_exceptions.SchemaError as exc:
-        raise SchemaError(f"the collection's data_unit_meta_schema is not a valid JSON Schema: {exc.message}") from None
+        where = ".".join(str(part) for part in exc.absolute_path)
+        raise SchemaError(f"data_unit_meta_schema is not a valid JSON Schema: {f'at {where!r}: ' if where else ''}"
+                          f"{exc.message}") from None
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def check_schema(schema: Any) -> None:
+    """Raise :class:`SchemaError` now, for a schema no unit could ever be validated against (nothing is sent)."""
+    if schema is not None:
+        _validator(json.dumps(schema, sort_keys=True))
 
 
 def meta_errors(meta: Mapping[str, Any], schema: Mapping[str, Any] | None) -> list[str]:

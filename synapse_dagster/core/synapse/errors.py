@@ -35,3 +35,15 @@ def explain_lookup_error(exc: Exception, target: LookupTarget) -> str | None:
     if isinstance(exc, ClientConnectionError):
         return f"cannot reach Synapse at {target.host}: {redact(str(exc))}; check SYNAPSE_HOST"
     return None
+
+
+def explain_write_refusal(status: int | None, collection: int) -> str | None:
+    """Why Synapse stopped taking a run's writes (401, 403), naming the setting to fix and never the token; ``None``
+    for other failures, which a plain re-run may cure."""
+    if status == 401:
+        return ("Synapse refused the access token (401); set SYNAPSE_ACCESS_TOKEN to a valid token or run "
+                "'synapse login', then run the batch again")
+    if status == 403:
+        return (f"the access token may not create data units in data collection {collection} (403); set "
+                "SYNAPSE_ACCESS_TOKEN to a token that may, then run the batch again")
+    return None
