@@ -108,6 +108,8 @@ def ingest(tmp_path: Path, sandbox, collection: int, *, source: dict | None = No
     pipeline = {"name": PIPELINE, "data_collection": collection, "storage": 1,
                 "source": source or {"path": "./incoming"}, "pattern": "nested",
                 "metadata": {"key_column": "patient_id"}, **config}
+    if "assets" in config:  # multi-path: one source per spec
+        pipeline.pop("source")
     (tmp_path / "pipelines.yaml").write_text(yaml.safe_dump({"pipelines": [pipeline]}))
     defs = build_definitions(parse_pipeline_file({"pipelines": [pipeline]}), base_dir=tmp_path,
                              state_dir=tmp_path / "state")
