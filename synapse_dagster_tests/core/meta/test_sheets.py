@@ -260,6 +260,19 @@ def test_leading_blank_rows_are_skipped_and_rows_keep_their_spreadsheet_numbers(
     assert table.row_problems["P2"] == [f"key 'P2' appears in rows 5 and 7 of {tmp_path / 'meta.xlsx'}; keep one row"]
 
 
+def test_a_stale_dimension_does_not_hide_rows(tmp_path):
+    """Scripts often write <dimension ref="A1"/>; the streamed reader must not trust it."""
+    path = sheet(tmp_path / "meta.xlsx", ROWS)
+    with zipfile.ZipFile(path) as archive:
+        parts = {info.filename: archive.read(info.filename) for info in archive.infolist()}
+    parts["xl/worksheets/sheet1.xml"] = re.sub(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1"/>',
+                                               parts["xl/worksheets/sheet1.xml"])
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    assert sorted(read_metadata_table(path).rows) == ["P1", "P2", "P3"]
+
+
 def test_merged_header_leaves_a_named_column_error(tmp_path):
     book = openpyxl.Workbook()
     for row in [["id", "scan", None], ["P1", "2026-01-02", "CT"], ["P2", "2026-01-03", "MR"]]:
