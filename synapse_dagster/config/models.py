@@ -155,6 +155,14 @@ class MetadataConfig(_Strict):
     key_column: str | None = Field(
         default=None, description="Column matched exactly against the unit's group key; default: the first column."
     )
+    worksheet: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="Worksheet to read in a workbook with several; default: the only one holding data "
+        "(empty worksheets are ignored).",
+    )
+    encoding: str | None = Field(
+        default=None, description="Text encoding of a .csv sheet (e.g. cp1252, cp949, shift_jis); default: its "
+        "byte-order mark, else UTF-8, else detected (the plan notes which).",
+    )
     directory_field: str | None = Field(default=None, description="Meta field that receives the unit's folder name (or stem).")
     filename_regex: str | None = Field(
         default=None, description="Named groups become meta fields, e.g. '(?P<patient_id>P\\d+)_(?P<age>\\d+)'; "
@@ -172,6 +180,19 @@ class MetadataConfig(_Strict):
     )
 
     _regexes = field_validator("filename_regex", "path_regex")(lambda cls, v: _check_regex(v))
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                b"a".decode(value)  # also refuses codecs that are not text encodings (base64, zlib …)
+            except UnicodeDecodeError:
+                pass  # a real encoding (UTF-16 …) that one byte is not enough for
+            except LookupError:
+                raise ValueError(f"'{value}' is not a text encoding Python knows; use a name such as utf-8, cp1252, "
+                                 "cp949 or shift_jis") from None
+        return value
 
     @field_validator("precedence")
     @classmethod
@@ -323,7 +344,8 @@ class PipelineConfig(_Strict):
 
     def sheet_settings(self) -> SheetSettings:
         return SheetSettings(self.metadata.excel_path, self.metadata.key_column, discover=self.single_path,
-                             source_spec=next(iter(self.source_paths())))
+                             source_spec=next(iter(self.source_paths())), worksheet=self.metadata.worksheet,
+                             encoding=self.metadata.encoding)
 
     @property
     def label(self) -> str:

@@ -133,6 +133,7 @@ def validated_meta(plan: BatchPlan) -> dict[str, Any]:
         "metadata_sheet": plan.metadata_file or "none",
         "sheet_rows_without_unit": len(plan.sheet_rows_without_unit),
         "units_without_sheet_row": len(plan.units_without_sheet_row),
+        "sheet_duplicate_keys": len(plan.sheet_duplicate_keys),
         "problems_by_kind": dg.MetadataValue.json(dict(plan.problem_counts())),
         "invalid_report": dg.MetadataValue.md(reasons_markdown("Held back", [(u.group_key, u.problems) for u in invalid])),
         "plan": dg.MetadataValue.md(plan_markdown(plan)),

@@ -1,6 +1,11 @@
-"""What the metadata and plan tests share: a typed meta schema, a PNG that passes the content guard, sheets."""
+"""What the metadata and plan tests share: a typed meta schema, a PNG that passes the content guard, sheets
+(with formula cells as Excel and as scripts write them)."""
 
 from __future__ import annotations
+
+import io
+import re
+import zipfile
 
 import openpyxl
 
@@ -27,6 +32,24 @@ def sheet(path, rows):
     for row in rows:
         wb.active.append(row)
     wb.save(path)
+    return path
+
+
+def with_cells(path, cells):
+    """Rewrite cells of the first worksheet's XML (coordinate -> ``<c>`` element), as programs that never ran
+    Excel write them (a formula without ``<v>``) or as Excel does (a formula and its cached value)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                text = data.decode()
+                for ref, element in cells.items():
+                    text, count = re.subn(rf'<c r="{ref}"[^>]*?(/>|>.*?</c>)', element, text, count=1)
+                    assert count == 1, ref
+                data = text.encode()
+            out.writestr(info, data)
+    path.write_bytes(buffer.getvalue())
     return path
 
 

@@ -1,7 +1,8 @@
 """Finding and reading a batch's metadata sheet wherever it lives (batch folder, storage, absolute path).
 
 The sheet is usually listed with the batch, so it is found in the inventory instead of probing a bucket; a
-remote sheet is copied to a temporary file because openpyxl, xlrd and csv read local files.
+remote sheet is copied to a temporary file because openpyxl, xlrd and csv read local files. A sheet bigger
+than ``MAX_SHEET_BYTES`` is refused before it is read or copied, wherever it lives.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from synapse_dagster.core.meta.sheet_rows import MAX_SHEET_BYTES, SheetLimits, check_sheet_size
 from synapse_dagster.core.meta.sheets import STANDARD_METADATA_NAMES, MetadataError, MetadataTable, read_metadata_table
 from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.sources.listing import list_files, read_bytes
 from synapse_dagster.core.sources.roots import SourceRoot, read_small, source_kind
 from synapse_dagster.core.sources.storage import StorageLookup, resolve_storage_path
 
-MAX_SHEET_BYTES = 50 * 2**20
+__all__ = ["MAX_SHEET_BYTES", "SheetSettings", "load_sheet", "reserved_paths", "sheet_in_batch"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class SheetSettings:
     key_column: str | None = None
     discover: bool = True  # look for the standard names at the top of the batch (single-path mode)
     source_spec: str | None = None  # the source whose batch folder may hold the sheet (the first one)
+    worksheet: str | None = None  # in a workbook with several worksheets holding data
+    encoding: str | None = None  # of a .csv sheet; default: byte-order mark, else UTF-8, else detected
 
 
 def sheet_in_batch(settings: SheetSettings, files: Sequence[SourceFile]) -> SourceFile | None:
@@ -55,28 +59,28 @@ def load_sheet(
     *, storage_label: str = "storage",
 ) -> MetadataTable | None:
     """Resolve the sheet (absolute → storage-relative → relative to the batch, or discovered) and read it."""
-    configured, key_column = settings.excel_path, settings.key_column
+    configured = settings.excel_path
     tried: list[str] = []
     if configured and Path(configured).expanduser().is_absolute():
         path = Path(configured).expanduser()
         if path.is_file():
-            return read_metadata_table(path, key_column)
+            return _read_local(path, settings)
         tried.append(str(path))
     elif configured and storage is not None and source_kind(configured) == "storage":
-        found = _in_storage(configured, storage, key_column)
+        found = _in_storage(configured, storage, settings)
         if found is not None:
             return found
         tried.append(f"{storage_label}: {configured}")
     in_batch = sheet_in_batch(settings, files)
     if in_batch is not None:
-        return _read(in_batch, roots, key_column)
+        return _read(in_batch, roots, settings)
     if configured:
         tried.append(f"{configured} in the batch folder")
         raise MetadataError(f"metadata file '{configured}' not found (looked at {', '.join(tried)}); fix metadata.excel_path")
     return None
 
 
-def _in_storage(configured: str, storage: StorageLookup, key_column: str | None) -> MetadataTable | None:
+def _in_storage(configured: str, storage: StorageLookup, settings: SheetSettings) -> MetadataTable | None:
     relative = PurePosixPath(configured)
     folder, options = resolve_storage_path("" if str(relative.parent) == "." else str(relative.parent), storage())
     try:
@@ -85,19 +89,24 @@ def _in_storage(configured: str, storage: StorageLookup, key_column: str | None)
         return None
     if found is None:
         return None
-    return _read_copy(found, read_bytes(found, folder, options, MAX_SHEET_BYTES), key_column)
+    check_sheet_size(found.uri, found.size, SheetLimits())
+    return _read_copy(found, read_bytes(found, folder, options, MAX_SHEET_BYTES), settings)
 
 
-def _read(file: SourceFile, roots: Sequence[SourceRoot], key_column: str | None) -> MetadataTable:
+def _read(file: SourceFile, roots: Sequence[SourceRoot], settings: SheetSettings) -> MetadataTable:
     if next(r for r in roots if r.spec == file.source_spec).is_local:
-        return read_metadata_table(Path(file.uri), key_column)
-    return _read_copy(file, read_small(file, roots, max_bytes=MAX_SHEET_BYTES), key_column)
+        return _read_local(Path(file.uri), settings)
+    check_sheet_size(file.uri, file.size, SheetLimits())  # before the copy: the listing knows the size
+    return _read_copy(file, read_small(file, roots, max_bytes=MAX_SHEET_BYTES), settings)
 
 
-def _read_copy(file: SourceFile, data: bytes, key_column: str | None) -> MetadataTable:
+def _read_local(path: Path, settings: SheetSettings, label: str | None = None) -> MetadataTable:
+    return read_metadata_table(path, settings.key_column, worksheet=settings.worksheet, encoding=settings.encoding,
+                               label=label)
+
+
+def _read_copy(file: SourceFile, data: bytes, settings: SheetSettings) -> MetadataTable:
     with tempfile.TemporaryDirectory(prefix="synapse-sheet-") as folder:
         local = Path(folder) / file.name
         local.write_bytes(data)
-        table = read_metadata_table(local, key_column)
-    table.path = file.uri
-    return table
+        return _read_local(local, settings, label=file.uri)

@@ -1,8 +1,8 @@
 """The reviewed plan of a batch: every unit with its files, merged meta and every reason to hold it back.
 
-This is the last stop before anything is sent: a unit that is incomplete, has invalid meta, an unsafe
-file or a file over the size limit is *held back* with its reasons, and the rest of the batch goes on.
-The same plan is what a dry run shows a reviewer.
+This is the last stop before anything is sent: a unit that is incomplete, has invalid meta (its sheet row
+included: a key on several rows, a formula with no value), an unsafe file or a file over the size limit is
+*held back* with its reasons, and the rest of the batch goes on. The same plan is what a dry run shows a reviewer.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class BatchPlan:
     file_issues: list[FileIssue]
     metadata_file: str | None = None
     sheet_rows_without_unit: list[str] = field(default_factory=list)
-    sheet_duplicate_keys: list[str] = field(default_factory=list)
+    sheet_duplicate_keys: list[str] = field(default_factory=list)  # their units are held back
+    sheet_notes: list[str] = field(default_factory=list)  # e.g. the encoding a CSV sheet was read in
     units_without_sheet_row: list[str] = field(default_factory=list)
     detection: Detection | None = None
     required_specs: frozenset[str] = frozenset()
@@ -108,15 +109,21 @@ class _SheetMatches:
     matched: set[str] = field(default_factory=set)
     units_without_row: list[str] = field(default_factory=list)
 
-    def row(self, group_key: str) -> tuple[str, dict[str, Any]] | None:
+    def row(self, group_key: str) -> tuple[dict[str, Any] | None, list[str]]:
+        """The unit's sheet row (None when it has none or it is held back) and why the row holds the unit back."""
         if self.sheet is None:
-            return None
-        row = self.sheet.row_for(group_key)
-        if row is None:
+            return None, []
+        key = self.sheet.key_for(group_key)
+        if key is None:
             self.units_without_row.append(group_key)
-        else:
-            self.matched.add(row[0])
-        return row
+            return None, []
+        self.matched.add(key)
+        return self.sheet.rows.get(key), self.sheet.problems_for(group_key)
+
+    def unmatched(self) -> list[str]:
+        if self.sheet is None:
+            return []
+        return sorted((set(self.sheet.rows) | set(self.sheet.row_problems)) - self.matched)
 
 
 def plan_batch(
@@ -137,8 +144,9 @@ def plan_batch(
         units=units,
         file_issues=list(grouping.issues),
         metadata_file=sheet.path if sheet else None,
-        sheet_rows_without_unit=sorted(set(sheet.rows) - rows.matched) if sheet else [],
+        sheet_rows_without_unit=rows.unmatched(),
         sheet_duplicate_keys=list(sheet.duplicate_keys) if sheet else [],
+        sheet_notes=list(sheet.notes) if sheet else [],
         units_without_sheet_row=rows.units_without_row,
         detection=grouping.detection,
         required_specs=frozenset(s.name for s in specs.required),
@@ -153,13 +161,13 @@ def _plan_unit(
                                      group_key=grouped.group_key)
     problems = list(grouped.problems)
     sidecars = _read_sidecars(grouped, access, problems)
-    row = rows.row(grouped.group_key)
-    facts = UnitFacts(grouped.group_key, ordered_files(grouped, specs), row[1] if row else None,
+    row, row_problems = rows.row(grouped.group_key)
+    facts = UnitFacts(grouped.group_key, ordered_files(grouped, specs), row,
                       rows.sheet.name if rows.sheet else None, sidecars)
     built = build_unit_meta(unit_sources(settings.recipe, facts), dataset_key=dataset_key, schema=specs.meta_schema,
                             precedence=settings.recipe.precedence)
-    problems += [Problem(ProblemKind.INVALID_META, p) for p in built.problems]
-    if not built.problems:
+    problems += [Problem(ProblemKind.INVALID_META, p) for p in row_problems + built.problems]
+    if not built.problems and not row_problems:  # without its sheet row the schema's complaints would mislead
         problems += [Problem(ProblemKind.INVALID_META, e) for e in meta_errors(built.meta, specs.meta_schema)]
     files = _FileProblems(specs, settings, access.look)
     problems += files.of(grouped)

@@ -51,9 +51,11 @@ def plan_markdown(plan: BatchPlan, *, unit_limit: int = 50, issue_limit: int = 1
         lines.append("")
     for label, keys in (("Sheet rows matching no unit", plan.sheet_rows_without_unit),
                         ("Units without a sheet row", plan.units_without_sheet_row),
-                        ("Duplicate sheet keys (first row kept)", plan.sheet_duplicate_keys)):
+                        ("Sheet keys on several rows (their units are held back)", plan.sheet_duplicate_keys)):
         if keys:
             lines += [f"**{label}** ({len(keys)}): " + ", ".join(f"`{k}`" for k in keys[:issue_limit]), ""]
+    if plan.sheet_notes:
+        lines += ["**Sheet notes:**"] + [f"- {_cell(n)}" for n in plan.sheet_notes[:issue_limit]] + [""]
     shown = (invalid + valid)[:unit_limit]  # held-back units first: they need a person
     for unit in shown:
         lines += _unit_section(unit)

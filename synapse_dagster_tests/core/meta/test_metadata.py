@@ -18,14 +18,16 @@ def test_excel_keeps_types_and_matches_keys_exactly(tmp_path):
         ["patient_id", "age", "scan_date", "contrast", "site"],
         ["P1", 45, dt.datetime(2026, 1, 2), True, " Seoul "],
         [1001, 50.0, dt.datetime(2026, 1, 3, 10, 30), False, None],
-        ["P1", 99, None, None, None],
+        ["P2", 99, None, None, None],
         [None, None, None, None, None],
+        ["P2", 98, None, None, None],
     ])
     table = read_metadata_table(find_metadata_file(tmp_path, None))
     assert table.key_column == "patient_id"
     assert table.rows["P1"] == {"patient_id": "P1", "age": 45, "scan_date": "2026-01-02", "contrast": True, "site": "Seoul"}
     assert table.rows["1001"] == {"patient_id": 1001, "age": 50.0, "scan_date": "2026-01-03T10:30:00", "contrast": False}
-    assert table.duplicate_keys == ["P1"]
+    assert table.duplicate_keys == ["P2"] and "P2" not in table.rows  # no row wins: the unit is held back
+    assert table.row_problems == {"P2": [f"key 'P2' appears in rows 4 and 6 of {tmp_path / 'meta.xlsx'}; keep one row"]}
     assert table.row_for("P") is None  # no loose substring matching
     assert table.row_for("site_a/P1") == ("P1", table.rows["P1"])  # a nested key matches by its last part
 
@@ -39,7 +41,7 @@ def test_csv_key_column_and_errors(tmp_path):
     with pytest.raises(MetadataError, match="not found .* fix metadata.excel_path"):
         find_metadata_file(tmp_path, "other.xlsx")
     (tmp_path / "bad.xlsx").write_bytes(b"not a zip")
-    with pytest.raises(MetadataError, match="cannot be read"):
+    with pytest.raises(MetadataError, match="is not a valid .xlsx"):
         read_metadata_table(tmp_path / "bad.xlsx")
 
 

@@ -11,7 +11,7 @@ from synapse_dagster.core.plan.batch_plan import FileAccess, PlanSettings, plan_
 from synapse_dagster.core.plan.report import plan_markdown
 from synapse_dagster.core.plan.screening import look_at
 from synapse_dagster.core.meta.sources import MetaRecipe
-from synapse_dagster_tests.core.tables import PNG, sheet, specs
+from synapse_dagster_tests.core.tables import PNG, sheet, specs, with_cells
 
 
 def test_plan_merges_every_source_and_holds_back_bad_units(tmp_path):
@@ -74,3 +74,43 @@ def test_file_over_size_limit_is_a_problem(tmp_path):
     plan = plan_batch(grouping, collection, "b", PlanSettings("p", "{group_key}", max_file_bytes=2048))
     assert plan.units[0].problems == ["file u/big.bin (d) is 0.0 MiB, over the 0 MiB limit (max_file_size_mb)"]
     assert plan.units[0].problems[0].kind == "file_too_large"
+
+
+
+def _units(root, names):
+    for name in names:
+        (root / name).mkdir()
+        (root / name / f"{name}.png").write_bytes(PNG)
+    return specs({"name": "image_1", "extensions": [".png"], "is_required": True, "is_primary": True})
+
+
+def test_units_whose_sheet_row_is_unusable_are_held_back_and_the_rest_go_on(tmp_path):
+    collection = _units(tmp_path, ["P1", "P2", "P3", "P4"])
+    path = with_cells(sheet(tmp_path / "meta.xlsx", [["patient_id", "age"], ["P1", 41], ["P2", 42], ["P2", 43],
+                                                     ["P3", 44], ["P4", 45]]),
+                      {"B6": '<c r="B6" t="e"><f>1/0</f><v>#DIV/0!</v></c>'})
+    grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED),
+                           reserved={"meta.xlsx": "metadata sheet"})
+    plan = plan_batch(grouping, collection, "b", PlanSettings("p", "{group_key}"), sheet=read_metadata_table(path))
+    units = {u.group_key: u for u in plan.units}
+    assert [u.group_key for u in plan.valid_units] == ["P1", "P3"]
+    assert units["P2"].problems == [f"key 'P2' appears in rows 3 and 4 of {path}; keep one row"]
+    assert units["P4"].problems == [f"row 6 of {path}, column 'age' (B6): the formula =1/0 gives #DIV/0!; fix the "
+                                    "formula or type the value"]  # and no schema noise about the missing age
+    assert {p.kind for u in plan.invalid_units for p in u.problems} == {"invalid_meta"}
+    assert units["P3"].meta == {"patient_id": "P3", "age": 44, "dataset_key": "P3"}
+    assert plan.sheet_duplicate_keys == ["P2"] and plan.units_without_sheet_row == [] and plan.sheet_rows_without_unit == []
+    assert "**Sheet keys on several rows (their units are held back)** (1): `P2`" in plan_markdown(plan)
+
+
+def test_sheet_notes_reach_the_report(tmp_path):
+    collection = _units(tmp_path, ["P1"])
+    (tmp_path / "meta.csv").write_bytes("patient_id,age,name\nP1,41,José Núñez\nP9,42,María López\n".encode("cp1252"))
+    grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED),
+                           reserved={"meta.csv": "metadata sheet"})
+    plan = plan_batch(grouping, collection, "b", PlanSettings("p", "{group_key}"),
+                      sheet=read_metadata_table(tmp_path / "meta.csv"))
+    assert plan.units[0].meta["name"] == "José Núñez" and plan.sheet_notes == [
+        f"{tmp_path / 'meta.csv'} is not UTF-8; it was read as cp1252 (detected, so possibly wrong: if its text looks "
+        "garbled, set metadata.encoding)"]
+    assert f"**Sheet notes:**\n- {plan.sheet_notes[0]}" in plan_markdown(plan)
