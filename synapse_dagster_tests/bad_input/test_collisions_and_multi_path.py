@@ -5,12 +5,7 @@ from __future__ import annotations
 import pytest
 
 from synapse_dagster_tests.bad_input.harness import (
-    GOOD, PNG, assert_clear, good_batch, ingest, seed_collection, sheet_rows, unit_files)
-
-
-@pytest.fixture
-def collection(synapse_env):
-    return seed_collection(synapse_env)
+    GOOD, PNG, assert_clear, good_batch, ingest, sheet_rows, unit_files)
 
 
 def two_batches(tmp_path, sandbox, collection, **config):

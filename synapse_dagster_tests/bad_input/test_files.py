@@ -6,17 +6,7 @@ import os
 
 import pytest
 
-from synapse_dagster_tests.bad_input.harness import GOOD, PNG, assert_clear, good_batch, ingest, seed_collection, unit_files
-
-
-@pytest.fixture
-def collection(synapse_env):
-    return seed_collection(synapse_env)
-
-
-@pytest.fixture
-def batch(tmp_path):
-    return good_batch(tmp_path / "incoming")
+from synapse_dagster_tests.bad_input.harness import GOOD, PNG, assert_clear, ingest, unit_files
 
 
 def test_a_file_deleted_between_listing_and_planning(tmp_path, synapse_env, collection, batch):

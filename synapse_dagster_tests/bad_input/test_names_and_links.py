@@ -9,17 +9,7 @@ import unicodedata
 import pytest
 
 from synapse_dagster_tests.bad_input.harness import (
-    BATCH, GOOD, PNG, assert_clear, good_batch, ingest, seed_collection, sheet_rows, unit_files)
-
-
-@pytest.fixture
-def collection(synapse_env):
-    return seed_collection(synapse_env)
-
-
-@pytest.fixture
-def batch(tmp_path):
-    return good_batch(tmp_path / "incoming")
+    BATCH, GOOD, PNG, assert_clear, ingest, sheet_rows, unit_files)
 
 
 @pytest.fixture

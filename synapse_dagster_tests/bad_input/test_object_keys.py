@@ -8,12 +8,7 @@ import unicodedata
 import pytest
 
 from synapse_dagster_tests.bad_input.harness import (
-    BATCH, GOOD, PNG, assert_clear, ingest, seed_collection, sheet_rows)
-
-
-@pytest.fixture
-def collection(synapse_env):
-    return seed_collection(synapse_env)
+    BATCH, GOOD, PNG, assert_clear, ingest, sheet_rows)
 
 
 @pytest.fixture

@@ -8,14 +8,9 @@ import io
 import openpyxl
 import pytest
 
-from synapse_dagster_tests.bad_input.harness import GOOD, assert_clear, good_batch, ingest, seed_collection, unit_files
+from synapse_dagster_tests.bad_input.harness import GOOD, assert_clear, good_batch, ingest, unit_files
 
 ROWS = [["patient_id", "age", "sex"], *[[pid, 40 + i, "FM"[i % 2]] for i, pid in enumerate(GOOD)]]
-
-
-@pytest.fixture
-def collection(synapse_env):
-    return seed_collection(synapse_env)
 
 
 @pytest.fixture

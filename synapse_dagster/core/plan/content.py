@@ -38,7 +38,7 @@ _MAGIC: dict[str, tuple[tuple[int, bytes], ...]] = {
 }
 _HEAD_BYTES = 132
 _FORMAT_NAMES = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".dcm": "DICOM", ".npz": "ZIP",
-                 ".gz": "GZIP"}
+                 ".gz": "GZIP", ".yml": "YAML"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def content_finding(handle: BinaryIO, extension: str, size: int) -> str | None:
     try:
         parse(data)
     except (ValueError, yaml.YAMLError, ElementTree.ParseError, RecursionError) as exc:
-        return f"is not valid {extension[1:].upper()} ({_first_line(exc)})"
+        return f"is not valid {_FORMAT_NAMES.get(extension, extension[1:].upper())} ({_first_line(exc)})"
     return None
 
 

@@ -7,6 +7,7 @@ file in memory) and verified: its size must match the listing, and so must its M
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -77,7 +78,7 @@ def _stage(
                     if location.is_local:  # the SDK reads local files where they are
                         staged[file.fingerprint] = Path(file.uri)
                         continue
-                    target = slice_dir / f"{index:06d}" / PurePosixPath(file.relative_path).name
+                    target = staging_path(slice_dir, index, file.relative_path)
                     try:
                         _copy(file, location, target, _store_for(location, options, stores, connections))
                     except SourceError as exc:
@@ -92,6 +93,19 @@ def _stage(
                 shutil.rmtree(slice_dir, ignore_errors=True)
         finally:
             shutil.rmtree(area, ignore_errors=True)
+
+
+def staging_path(slice_dir: Path, index: int, relative_path: str) -> Path:
+    """Where a copy goes: always a file directly inside its own numbered folder of the slice, whatever the key
+    says (listings refuse keys with '..', but the copy does not rely on that)."""
+    name = PurePosixPath(relative_path.replace("\\", "/")).name
+    if name in ("", ".", "..") or os.sep in name or (os.altsep and os.altsep in name):
+        name = "file"
+    folder = slice_dir / f"{index:06d}"
+    target = folder / name
+    if os.path.dirname(os.path.normpath(target)) != os.path.normpath(folder):
+        raise SourceError(f"{relative_path}: refusing to stage a copy outside its folder")
+    return target
 
 
 def _slices(files: Iterable[SourceFile], max_bytes: int) -> Iterator[list[SourceFile]]:

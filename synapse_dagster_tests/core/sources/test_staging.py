@@ -139,3 +139,11 @@ def test_staging_memory_stays_near_one_chunk(sftp_server, tmp_path, monkeypatch)
     finally:
         tracemalloc.stop()
     assert peak < 4 * 1024 * 1024, f"peak {peak} bytes while staging a {len(payload)} byte file"
+
+
+@pytest.mark.parametrize("key", ["../../etc/passwd", "a/..", "..", "a\\..\\..\\x", "/abs/name.png", ""])
+def test_a_staged_copy_never_lands_outside_its_folder(tmp_path, key):
+    from synapse_dagster.core.sources.staging import staging_path
+
+    target = staging_path(tmp_path / "slice", 3, key)
+    assert target.parent == tmp_path / "slice" / "000003" and target.name not in ("", ".", "..")
