@@ -57,8 +57,9 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
         figures["collisions"] = len(collided)
         print(f"  data units created: {figures['created']}; already existed: {figures['existing']}; "
               f"failed: {figures['units_failed']}" + (f"; key collisions: {len(collided)}" if collided else ""), file=out)
-        for o in created.by_status(UnitStatus.FAILED) + collided:
-            print(f"    {o.dataset_key}: {o.error}", file=out)
+        for error, keys in _by_error(created.by_status(UnitStatus.FAILED) + collided).items():
+            shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+            print(f"    not created ({shown}): {error}", file=out)
         for key, reasons in created.skipped + created.held_back:
             print(f"    {key} not created: {'; '.join(reasons)}", file=out)
         for key, versioned in created.versions.items():
@@ -69,3 +70,13 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
     for failure in step_failures(result):
         print(f"  step failed: {failure}", file=out)
     return figures
+
+
+def _by_error(outcomes: list) -> dict[str, list[str]]:
+    """Failed units grouped by why, so a cause shared by ten thousand units is one line; a refused token is named
+    once, by the check."""
+    grouped: dict[str, list[str]] = {}
+    for o in outcomes:
+        why = "see the check below" if o.status_code in (401, 403) else (o.error or "no reason given")
+        grouped.setdefault(why, []).append(o.dataset_key)
+    return grouped

@@ -153,6 +153,7 @@ class _Creator:
         self.retry, self.sleep = retry, sleep
         self.report = CreationReport()
         self.stopped: str | None = None  # why nothing more is sent (the token was refused)
+        self.stopped_status: int | None = None
 
     def reconcile(self, todo: list[UnitRequest], *, ours: bool = False) -> list[UnitRequest]:
         """Ask the server which of ``todo`` (and of the ledger's pending units) exist; return the rest. With
@@ -191,7 +192,7 @@ class _Creator:
 
     def send(self, chunk: list[UnitRequest], attempt: int = 1) -> None:
         if self.stopped:
-            self._fail(chunk, f"not sent: {self.stopped}")
+            self._fail(chunk, f"not sent: {self.stopped}", self.stopped_status)
             return
         keys = [r.dataset_key for r in chunk]
         self.ledger.mark_pending(self.target, self.collection, keys, self.batch)
@@ -218,6 +219,7 @@ class _Creator:
         if status in (401, 403):
             self.ledger.clear_pending(self.target, self.collection, keys)
             self.stopped = f"Synapse refused the access token ({status}); set SYNAPSE_ACCESS_TOKEN or run 'synapse login'"
+            self.stopped_status = status
             self._fail(chunk, self.stopped, status, attempt)
             return
         if status == 429:  # refused, so nothing was written
