@@ -17,7 +17,7 @@ from synapse_dagster.core.deliver.ledger import LedgerUrlError, check_ledger_url
 from synapse_dagster.defs.dagster_fixes import apply_dagster_fixes
 from synapse_dagster.defs.pipeline import build_pipeline_definitions
 from synapse_dagster.defs.resources import (
-    IngestStateResource, SourcesResource, SynapseResource, api_concurrency_setting)
+    IngestStateResource, SettingError, SourcesResource, SynapseResource, api_concurrency_setting)
 
 apply_dagster_fixes()
 
@@ -62,5 +62,5 @@ def defs() -> dg.Definitions:
     and fix, and Dagster prints every frame it gets under the message (``--verbose`` adds Dagster's own)."""
     try:
         return load_definitions()
-    except (PipelineConfigError, LedgerUrlError) as mistake:
+    except (PipelineConfigError, LedgerUrlError, SettingError) as mistake:
         raise mistake.with_traceback(None) from None

@@ -17,8 +17,9 @@ from synapse_dagster.core.batches.keys import BatchKeyError
 from synapse_dagster.core.deliver.ledger import LedgerUrlError
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.synapse.credentials import SynapseConfigError
+from synapse_dagster.defs.resources import SettingError
 
-USAGE_ERRORS = (PipelineConfigError, SynapseConfigError, BatchKeyError, LedgerUrlError)
+USAGE_ERRORS = (PipelineConfigError, SynapseConfigError, BatchKeyError, LedgerUrlError, SettingError)
 PIPELINES_HELP = "pipeline file (default: $SYNAPSE_DAGSTER_PIPELINES or pipelines.yaml)"
 pipelines_option = click.option("--pipelines", default=None, metavar="FILE", help=PIPELINES_HELP)
 pipeline_option = click.option("--pipeline", required=True, metavar="NAME", help="a pipeline named in the pipeline file")

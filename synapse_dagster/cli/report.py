@@ -47,8 +47,9 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
               f"already there: {len(uploads.by_status(FileStatus.ALREADY_UPLOADED))}; failed: {figures['files_failed']}"
               + (f"; rejected by the content guard: {len(rejected)}" if (rejected := uploads.by_status(FileStatus.REJECTED))
                  else ""), file=out)
-        for f in uploads.by_status(FileStatus.FAILED) + uploads.by_status(FileStatus.REJECTED):
-            print(f"    not uploaded {f.relative_path}: {f.error}", file=out)
+        for error, paths in _grouped(uploads.by_status(FileStatus.FAILED) + uploads.by_status(FileStatus.REJECTED),
+                                     lambda f: f.error or "no reason given", lambda f: f.relative_path).items():
+            print(f"    not uploaded {_some(paths)}: {error}", file=out)
     if created is not None:
         figures["created"] = len(created.by_status(UnitStatus.CREATED))
         figures["existing"] = len(created.by_status(UnitStatus.EXISTING))
@@ -57,11 +58,12 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
         figures["collisions"] = len(collided)
         print(f"  data units created: {figures['created']}; already existed: {figures['existing']}; "
               f"failed: {figures['units_failed']}" + (f"; key collisions: {len(collided)}" if collided else ""), file=out)
-        for error, keys in _by_error(created.by_status(UnitStatus.FAILED) + collided).items():
-            shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
-            print(f"    not created ({shown}): {error}", file=out)
-        for key, reasons in created.skipped + created.held_back:
-            print(f"    {key} not created: {'; '.join(reasons)}", file=out)
+        for error, keys in _grouped(created.by_status(UnitStatus.FAILED) + collided, _why_not_created,
+                                    lambda o: o.dataset_key).items():
+            print(f"    not created ({_some(keys)}): {error}", file=out)
+        waiting = [key for key, _ in created.skipped + created.held_back]
+        if waiting:
+            print(f"    not created ({_some(waiting)}): a file of theirs did not upload (see above)", file=out)
         for key, versioned in created.versions.items():
             print(f"    {key} exists with other content: added as {versioned}", file=out)
     for check in result.get_asset_check_evaluations():
@@ -72,11 +74,18 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
     return figures
 
 
-def _by_error(outcomes: list) -> dict[str, list[str]]:
-    """Failed units grouped by why, so a cause shared by ten thousand units is one line; a refused token is named
-    once, by the check."""
+def _grouped(items: list, why, name) -> dict[str, list[str]]:
+    """Items grouped by why they failed, so a cause shared by ten thousand files is one line."""
     grouped: dict[str, list[str]] = {}
-    for o in outcomes:
-        why = "see the check below" if o.status_code in (401, 403) else (o.error or "no reason given")
-        grouped.setdefault(why, []).append(o.dataset_key)
+    for item in items:
+        grouped.setdefault(why(item), []).append(name(item))
     return grouped
+
+
+def _why_not_created(outcome) -> str:
+    """A refused token is named once, by the check."""
+    return "see the check below" if outcome.status_code in (401, 403) else (outcome.error or "no reason given")
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")

@@ -32,7 +32,7 @@ from synapse_dagster.core.meta.validation import SchemaError, check_schema
 from synapse_dagster.core.organize.detection import choose_pattern
 from synapse_dagster.core.organize.grouping import GroupingResult, Organization, OrganizationError, group_files
 from synapse_dagster.core.organize.layouts import SpecNames
-from synapse_dagster.core.organize.specs import CollectionSpecs
+from synapse_dagster.core.organize.specs import CollectionShapeError, CollectionSpecs
 from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, PlanSettings, plan_batch
 from synapse_dagster.core.plan.screening import look_at
 from synapse_dagster.core.redaction import redact
@@ -101,7 +101,8 @@ def collection_specs(step: Step) -> dg.Output[CollectionSpecs]:
         if message is None:
             raise
         raise dg.Failure(message, allow_retries=False) from None
-    specs = CollectionSpecs.from_api(raw)
+    with step.failing_clearly(CollectionShapeError, where=f"{pipeline.label}: "):
+        specs = CollectionSpecs.from_api(raw)
     with step.failing_clearly(SchemaError, where=f"{pipeline.label}: data collection {pipeline.data_collection}'s ",
                               hint="; that is the collection's own schema, not the pipeline file: fix the schema in "
                               "Synapse, then run the batch again"):
@@ -174,8 +175,12 @@ def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadRep
             timeouts=UploadTimeouts(put_s=synapse.upload_timeout_s, api_s=synapse.read_timeout_s),
             on_slice_done=lambda done, total: step.context.log.info(f"uploaded {done}/{total} files"),
         )
-    for f in report.by_status(FileStatus.FAILED)[:20]:
-        step.context.log.warning(f"upload failed for {f.relative_path}: {f.error}")
+    failed: dict[str, list[str]] = {}
+    for f in report.by_status(FileStatus.FAILED):
+        failed.setdefault(f.error or "no reason given", []).append(f.relative_path)
+    for error, paths in failed.items():  # one line per cause, however many files share it
+        more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
+        step.context.log.warning(f"upload failed for {', '.join(paths[:5])}{more}: {error}")
     return dg.Output(report, metadata=metadata.uploaded_files(report))
 
 

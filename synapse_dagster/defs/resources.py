@@ -27,11 +27,15 @@ from synapse_dagster.core.synapse.credentials import DEFAULT_CONFIG_FILE, Synaps
 API_CONCURRENCY_ENV = "SYNAPSE_DAGSTER_API_CONCURRENCY"
 
 
+class SettingError(ValueError):
+    """An environment setting of the code location that cannot be used; the message names the variable."""
+
+
 def api_concurrency_setting() -> int | None:
     """``SYNAPSE_DAGSTER_API_CONCURRENCY``, checked when the code location loads (a bad value names the variable)."""
     value = os.environ.get(API_CONCURRENCY_ENV, "").strip()
     if value and not (value.isdigit() and 1 <= int(value) <= 256):
-        raise ValueError(f"{API_CONCURRENCY_ENV} must be a whole number from 1 to 256, not {value!r}")
+        raise SettingError(f"{API_CONCURRENCY_ENV} must be a whole number from 1 to 256, not {value!r}")
     return int(value) if value else None
 
 

@@ -57,6 +57,8 @@ CASES = {
     "typo in the pipeline file": ({}, ["--pipelines", "typo.yaml", "--batch", "b1"],
                                   "typo.yaml:8: pipeline 'demo', field 'data_colection': unknown field"),
     "no DAGSTER_HOME": ({"DAGSTER_HOME": None}, ["--batch", "b1"], "DAGSTER_HOME is not set"),
+    "an API concurrency that is no number": ({"SYNAPSE_DAGSTER_API_CONCURRENCY": "lots"}, ["--batch", "b1"],
+                                             "SYNAPSE_DAGSTER_API_CONCURRENCY must be a whole number from 1 to 256"),
     "a ledger URL of another database": ({"SYNAPSE_DAGSTER_LEDGER_URL": "mysql://u@h/db"}, ["--batch", "b1"],
                                          "the ledger URL must start with sqlite:/// or postgresql://"),
 }
@@ -132,6 +134,37 @@ def test_a_collection_whose_schema_is_broken_is_named_as_the_collection_to_fix(w
     assert output.count(f"data collection {collection}'s data_unit_meta_schema is not a valid JSON Schema") == 1, output
     assert "fix the schema in Synapse" in output
     assert "Traceback" not in output and "Stack Trace" not in output
+    assert sandbox.units(collection) == []
+
+
+def test_a_collection_without_file_specifications_is_named_as_the_collection_to_fix(workdir, sandbox, collection):
+    spec = demo_seed("unused")["data_collections"][0]
+    spec.update(id=collection, file_specifications=[])
+    sandbox.seed({"data_collections": [spec]})
+    done = sandbox_run(workdir, sandbox, collection)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert output.count(f"data collection {collection} has no file specifications; add at least one in Synapse") == 1
+    assert "Traceback" not in output and "Stack Trace" not in output
+    assert sandbox.units(collection) == []
+
+
+def test_a_token_refused_for_uploads_names_the_setting_and_is_not_retried(workdir, sandbox, collection):
+    route = {"method": "POST", "path": "^data_files/presigned_upload/upload/$"}
+    presigned = lambda: sandbox.stats()["requests"].get("POST data_files/presigned_upload/upload/", 0)  # noqa: E731
+    before = presigned()
+    sandbox.set_faults([{"match": route, "action": "error", "status": 401}])
+    try:
+        done = sandbox_run(workdir, sandbox, collection)
+        presigns = presigned() - before
+    finally:
+        sandbox.set_faults([])
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Synapse refused the access token (401) for uploads; set SYNAPSE_ACCESS_TOKEN" in output, output
+    assert output.count("refused the access token") == 2, output  # the twelve files share one log line, one report line
+    assert presigns <= 2, presigns  # not sent again and again
+    assert sandbox.token not in output and "Traceback" not in output and "Stack Trace" not in output
     assert sandbox.units(collection) == []
 
 

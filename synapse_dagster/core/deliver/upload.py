@@ -172,7 +172,7 @@ class _Transfer:
         for attempt in range(1, SLICE_ATTEMPTS + 1):
             self.ledger.mark_files_attempted(self.target, [f.fingerprint for f, _ in chunk])
             sent = _upload_slice(self.client, chunk, self.sending)
-            again = {u.fingerprint for u in sent if u.status == FileStatus.FAILED}
+            again = {u.fingerprint for u in sent if u.status == FileStatus.FAILED and not _refused(u)}
             if not again or attempt == SLICE_ATTEMPTS:
                 return outcome + sent
             outcome += [u for u in sent if u.fingerprint not in again]
@@ -259,6 +259,9 @@ def _upload_slice(
             return [_failed(f, "the SDK content guard refused the upload") for f, _ in chunk]
         return failed + _upload_slice(client, kept, sending)
     except Exception as exc:  # the presigned-request or confirm call failed as a whole: what landed is unknown
+        refused = _token_refusal(exc)
+        if refused:  # nothing can be confirmed with this token, so nothing landed that a re-run could duplicate
+            return [_failed(f, refused) for f, _ in chunk]
         reason = redact(f"{type(exc).__name__}: {exc}")
         landed = found_on_server(client, chunk, FileStatus.UPLOADED)
         settled = {u.fingerprint for u in landed if u.status == FileStatus.UPLOADED}
@@ -278,6 +281,22 @@ def _upload_slice(
     # The SDK silently drops files when the server returns fewer presigned URLs than asked for.
     outcome.extend(_failed(f, "no result returned for this file (not uploaded); re-run the batch") for f in by_path.values())
     return outcome
+
+
+TOKEN_REFUSED = "Synapse refused the access token"
+
+
+def _refused(upload: FileUpload) -> bool:
+    """Sending again cannot help when the token was refused."""
+    return TOKEN_REFUSED in (upload.error or "")
+
+
+def _token_refusal(exc: Exception) -> str | None:
+    status = getattr(exc, "status_code", None)
+    if status in (401, 403):
+        return (f"{TOKEN_REFUSED} ({status}) for uploads; set SYNAPSE_ACCESS_TOKEN to a valid token or run "
+                "'synapse login', then run the batch again")
+    return None
 
 
 def _failed(f: SourceFile, error: str, status: str = FileStatus.FAILED) -> FileUpload:

@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class CollectionShapeError(ValueError):
+    """A data collection that cannot be ingested into as it is set up in Synapse (fixed there, not here)."""
+
+
 class OrganizationError(ValueError):
     """Rules, aliases or sources that name specs the collection does not have."""
 
@@ -53,7 +57,7 @@ class CollectionSpecs:
         """Build from ``BackendClient.get_data_collection`` output, rejecting shapes we cannot upload to."""
         raw_specs = collection.get("file_specifications") or []
         if not isinstance(raw_specs, list) or not raw_specs:
-            raise ValueError(
+            raise CollectionShapeError(
                 f"data collection {collection.get('id')} has no file specifications; "
                 "add at least one in Synapse before ingesting"
             )
@@ -61,7 +65,8 @@ class CollectionSpecs:
         for raw in raw_specs:
             name = raw.get("name")
             if not name:
-                raise ValueError(f"data collection {collection.get('id')} has a file specification without a name")
+                raise CollectionShapeError(f"data collection {collection.get('id')} has a file specification without a "
+                                           "name; name it in Synapse")
             specs.append(
                 FileSpec(
                     name=name,
