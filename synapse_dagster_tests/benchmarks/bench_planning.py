@@ -1,0 +1,117 @@
+"""What planning a big batch costs, per file, against a bare walk of the same tree (not a test).
+
+Planning is what ``synapse-dagster plan`` and the first four assets do: list the source, detect the pattern, group
+files into units and check each file (open it, the SDK content guard, the content checks). The baseline is the
+least any planner must do: an ``os.scandir`` walk with one ``stat`` per file. Each is measured in a fresh
+interpreter of its own, on the same tree, in the same run, as CPU time and peak RSS; a third interpreter that
+only imports the planner gives the memory the imports take, so the growth per file is the planner's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODULE = "synapse_dagster_tests.benchmarks.bench_planning"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 120
+
+
+def make_tree(root: Path, files: int) -> None:
+    """``files`` files in nested unit folders: a PNG and a JSON label each, 500 units per parent folder."""
+    for unit in range(files // 2):
+        folder = root / f"U{unit:07d}"
+        folder.mkdir(parents=True)
+        (folder / "scan.png").write_bytes(PNG)
+        (folder / "label.json").write_bytes(b'{"boxes": []}')
+
+
+def bare_walk(root: str) -> int:
+    count, stack = 0, [root]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    entry.stat()
+                    count += 1
+    return count
+
+
+def plan(root: str) -> int:
+    from synapse_dagster.core.organize.detection import choose_pattern
+    from synapse_dagster.core.organize.grouping import Organization, group_files
+    from synapse_dagster.core.organize.layouts import SpecNames
+    from synapse_dagster.core.organize.specs import CollectionSpecs
+    from synapse_dagster.core.plan.batch_plan import FileAccess, PlanSettings, plan_batch
+    from synapse_dagster.core.plan.screening import look_at
+    from synapse_dagster.core.sources.listing import list_files
+    from synapse_dagster.core.sources.location import SourceLocation
+    from synapse_sandbox.demo_data import demo_seed
+
+    specs = CollectionSpecs.from_api(demo_seed("unused")["data_collections"][0])
+    files = list(list_files(SourceLocation("local", path=root)))
+    detection = choose_pattern(None, files, SpecNames(specs))
+    grouping = group_files(files, specs, Organization(pattern=detection.pattern))
+    result = plan_batch(grouping, specs, "bench", PlanSettings("bench"), access=FileAccess(look=look_at))
+    return sum(len(u.files) for u in result.units)
+
+
+def imports_only(root: str) -> int:
+    import synapse_dagster.core.plan.batch_plan  # noqa: F401
+    import synapse_dagster.core.plan.screening  # noqa: F401
+    import synapse_sandbox.demo_data  # noqa: F401
+
+    return 0
+
+
+def child(task: str, root: str) -> None:
+    started = time.perf_counter()
+    count = {"bare": bare_walk, "plan": plan, "imports": imports_only}[task](root)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"count": count, "cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": time.perf_counter() - started,
+                      "peak_kb": usage.ru_maxrss}))
+
+
+def measure(task: str, root: Path) -> dict:
+    done = subprocess.run([sys.executable, "-m", MODULE, "--child", task, str(root)], capture_output=True, text=True,
+                          check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--child", nargs=2, metavar=("TASK", "ROOT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(*args.child)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-planning-") as tmp:
+        root = Path(tmp) / "batch"
+        started = time.perf_counter()
+        make_tree(root, args.files)
+        print(f"made {args.files:,} files in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        bare, base, planned = measure("bare", root), measure("imports", root), measure("plan", root)
+    n = args.files
+    rows = [("bare os.scandir + stat walk (baseline)", bare, bare["peak_kb"]),
+            ("plan: list, detect, group, look at each file", planned, base["peak_kb"])]
+    print(f"\nplanning {n:,} files")
+    print(f"{'':46} {'CPU µs/file':>12} {'x baseline':>10} {'peak RSS MB':>12} {'growth KB/file':>15}")
+    for label, row, start_kb in rows:
+        print(f"{label:46} {row['cpu_s'] / n * 1e6:12.1f} {row['cpu_s'] / bare['cpu_s']:10.1f} "
+              f"{row['peak_kb'] / 1024:12.0f} {(row['peak_kb'] - start_kb) / n:15.2f}")
+    over = (planned["cpu_s"] - bare["cpu_s"]) / n * 1e6
+    print(f"\nplanning costs {over:.1f} µs of CPU per file on top of the bare walk")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
