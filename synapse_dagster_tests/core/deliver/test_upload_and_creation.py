@@ -97,3 +97,33 @@ def test_redaction_masks_registered_tokens_and_signatures():
     text = redact("GET http://h/x?signature=abc123&x=1 header Token tok-abcdef-123456 password=hunter2")
     assert "tok-abcdef-123456" not in text and "abc123" not in text and "hunter2" not in text
     assert "signature=***" in text
+
+
+def test_a_file_that_changes_while_it_is_sent_does_not_count_and_is_sent_again(sandbox, tmp_path, ledger):
+    """The last look before sending passes, then the file is rewritten: the server got bytes that match neither the
+    listing nor what was hashed, so the upload is not recorded, and a re-run sends the new content."""
+    from synapse_dagster.core.deliver.upload import CHANGED_WHILE_SENT
+    from synapse_dagster.core.plan.screening import still_as_listed
+
+    folder = tmp_path / "live"
+    folder.mkdir()
+    (folder / "steady.json").write_text('{"a": 1}')
+    (folder / "growing.json").write_text('{"b": 1}')
+    files = list(list_local(folder))
+
+    def screen_then_change(file, path):
+        if still_as_listed(file):
+            return "failed", "changed before it was sent"
+        if file.name == "growing.json":
+            path.write_text('{"b": 1, "more": "written while the upload ran"}')
+        return None
+
+    report = upload_files(sandbox.client(), files, ledger=ledger, target=sandbox.url, screen=screen_then_change)
+    by_name = {u.relative_path: u for u in report.files.values()}
+    assert by_name["steady.json"].status == FileStatus.UPLOADED
+    assert by_name["growing.json"].status == FileStatus.FAILED and CHANGED_WHILE_SENT in by_name["growing.json"].error
+    assert ledger.confirmed_files(sandbox.url, [f.fingerprint for f in files]).keys() == {
+        f.fingerprint for f in files if f.name == "steady.json"}
+    relisted = list(list_local(folder))
+    again = upload_files(sandbox.client(), relisted, ledger=ledger, target=sandbox.url)
+    assert sorted(u.status for u in again.files.values()) == [FileStatus.ALREADY_UPLOADED, FileStatus.UPLOADED]
