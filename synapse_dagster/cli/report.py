@@ -47,8 +47,7 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
               f"already there: {len(uploads.by_status(FileStatus.ALREADY_UPLOADED))}; failed: {figures['files_failed']}"
               + (f"; rejected by the content guard: {len(rejected)}" if (rejected := uploads.by_status(FileStatus.REJECTED))
                  else ""), file=out)
-        for error, paths in _grouped(uploads.by_status(FileStatus.FAILED) + uploads.by_status(FileStatus.REJECTED),
-                                     lambda f: f.error or "no reason given", lambda f: f.relative_path).items():
+        for error, paths in uploads.by_cause(FileStatus.FAILED, FileStatus.REJECTED).items():
             print(f"    not uploaded {_some(paths)}: {error}", file=out)
     if created is not None:
         figures["created"] = len(created.by_status(UnitStatus.CREATED))
@@ -58,8 +57,7 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
         figures["collisions"] = len(collided)
         print(f"  data units created: {figures['created']}; already existed: {figures['existing']}; "
               f"failed: {figures['units_failed']}" + (f"; key collisions: {len(collided)}" if collided else ""), file=out)
-        for error, keys in _grouped(created.by_status(UnitStatus.FAILED) + collided, _why_not_created,
-                                    lambda o: o.dataset_key).items():
+        for error, keys in _units_by_cause(created.by_status(UnitStatus.FAILED) + collided).items():
             print(f"    not created ({_some(keys)}): {error}", file=out)
         waiting = [key for key, _ in created.skipped + created.held_back]
         if waiting:
@@ -74,17 +72,13 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
     return figures
 
 
-def _grouped(items: list, why, name) -> dict[str, list[str]]:
-    """Items grouped by why they failed, so a cause shared by ten thousand files is one line."""
+def _units_by_cause(outcomes: list) -> dict[str, list[str]]:
+    """Units that were not created, grouped by why; a refused token is named once, by the check."""
     grouped: dict[str, list[str]] = {}
-    for item in items:
-        grouped.setdefault(why(item), []).append(name(item))
+    for o in outcomes:
+        why = "see the check below" if o.status_code in (401, 403) else (o.error or "no reason given")
+        grouped.setdefault(why, []).append(o.dataset_key)
     return grouped
-
-
-def _why_not_created(outcome) -> str:
-    """A refused token is named once, by the check."""
-    return "see the check below" if outcome.status_code in (401, 403) else (outcome.error or "no reason given")
 
 
 def _some(names: list[str]) -> str:

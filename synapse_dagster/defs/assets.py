@@ -175,10 +175,7 @@ def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadRep
             timeouts=UploadTimeouts(put_s=synapse.upload_timeout_s, api_s=synapse.read_timeout_s),
             on_slice_done=lambda done, total: step.context.log.info(f"uploaded {done}/{total} files"),
         )
-    failed: dict[str, list[str]] = {}
-    for f in report.by_status(FileStatus.FAILED):
-        failed.setdefault(f.error or "no reason given", []).append(f.relative_path)
-    for error, paths in failed.items():  # one line per cause, however many files share it
+    for error, paths in report.by_cause(FileStatus.FAILED).items():
         more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
         step.context.log.warning(f"upload failed for {', '.join(paths[:5])}{more}: {error}")
     return dg.Output(report, metadata=metadata.uploaded_files(report))

@@ -59,6 +59,14 @@ class UploadReport:
     def by_status(self, status: str) -> list[FileUpload]:
         return [f for f in self.files.values() if f.status == status]
 
+    def by_cause(self, *statuses: str) -> dict[str, list[str]]:
+        """The relative paths of the files in ``statuses``, grouped by why, so a cause shared by many files is one
+        line of a log or a report."""
+        grouped: dict[str, list[str]] = {}
+        for f in (f for status in statuses for f in self.by_status(status)):
+            grouped.setdefault(f.error or "no reason given", []).append(f.relative_path)
+        return grouped
+
     @property
     def bytes_sent(self) -> int:
         return sum(f.size for f in self.by_status(FileStatus.UPLOADED))
