@@ -47,7 +47,8 @@ def holders_of_one_slot(tmp_path, patched: bool, trial: int = 0) -> int:
 
 def test_one_pool_slot_has_one_holder_however_many_race_for_it(tmp_path):
     patched = holders_of_one_slot(tmp_path, patched=True)
-    unpatched = max(holders_of_one_slot(tmp_path, patched=False, trial=t) for t in range(2))
+    # The race is timing-dependent: a trial may miss it on a busy machine, so up to five, stopping at the first hit.
+    unpatched = next((n for t in range(5) if (n := holders_of_one_slot(tmp_path, patched=False, trial=t)) > 1), 1)
     assert patched == 1
     # The baseline, measured in the same run: if Dagster ever fixes this itself, this line says the patch can go.
     assert unpatched > 1, f"unpatched Dagster gave the slot to {unpatched} of {CLAIMERS} claimers"
