@@ -1,8 +1,10 @@
-"""What a terminal shows after a batch ran: one line per stage, every held-back unit and failed check."""
+"""What a terminal shows after a batch ran: one line per stage, the first held-back units and every failed check."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -23,23 +25,23 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
     print(f"\n== {title}: {'succeeded' if result.success else 'FAILED'}", file=out)
     figures: dict[str, int] = {}
     if inventory is not None:
-        refused = sum(1 for f in inventory.files if f.refused_reason)
-        kept = [f for f in inventory.files if not f.set_aside]
-        print(f"  files listed      : {len(kept)} ({sum(f.size for f in kept):,} bytes; "
-              f"{len(inventory.files) - len(kept) - refused} system files excluded"
-              + (f"; {refused} refused as unsafe" if refused else "") + ")", file=out)
+        kept = refused = size = 0
+        for f in inventory.files:
+            refused += bool(f.refused_reason)
+            if not f.set_aside:
+                kept, size = kept + 1, size + f.size
+        print(f"  files listed      : {kept} ({size:,} bytes; {len(inventory.files) - kept - refused} system files "
+              "excluded" + (f"; {refused} refused as unsafe" if refused else "") + ")", file=out)
     if grouping is not None:
-        unmatched = [i for i in grouping.issues if i.kind in (IssueKind.REFUSED, IssueKind.UNMATCHED, IssueKind.AMBIGUOUS)]
         pattern = f" ({grouping.detection.describe()})" if grouping.detection else ""
         print(f"  data units grouped: {len(grouping.units)}{pattern}", file=out)
-        for issue in unmatched:
-            print(f"    not in a unit: {issue.relative_path}: {issue.reason}", file=out)
+        unmatched = (i for i in grouping.issues if i.kind in (IssueKind.REFUSED, IssueKind.UNMATCHED, IssueKind.AMBIGUOUS))
+        _print_some(out, (f"not in a unit: {i.relative_path}: {i.reason}" for i in unmatched))
     if plan is not None:
         figures["valid"] = len(plan.valid_units)
         figures["invalid"] = len(plan.invalid_units)
         print(f"  valid units       : {len(plan.valid_units)}; held back: {len(plan.invalid_units)}", file=out)
-        for unit in plan.invalid_units:
-            print(f"    held back {unit.group_key}: {'; '.join(unit.problems)}", file=out)
+        _print_some(out, (f"held back {u.group_key}: {'; '.join(u.problems)}" for u in plan.invalid_units))
     if uploads is not None:
         figures["uploaded"] = len(uploads.by_status(FileStatus.UPLOADED))
         figures["files_failed"] = len(uploads.by_status(FileStatus.FAILED))
@@ -83,3 +85,17 @@ def _units_by_cause(outcomes: list) -> dict[str, list[str]]:
 
 def _some(names: list[str]) -> str:
     return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+PRINTED_LINES = 50  # per kind of line: a million-file batch must not print a million lines
+
+
+def _print_some(out: Any, lines: Iterator[str]) -> None:
+    more = 0
+    for n, line in enumerate(lines):
+        if n < PRINTED_LINES:
+            print(f"    {line}", file=out)
+        else:
+            more += 1
+    if more:
+        print(f"    … and {more} more", file=out)

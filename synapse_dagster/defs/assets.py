@@ -36,13 +36,14 @@ from synapse_dagster.core.organize.specs import CollectionShapeError, Collection
 from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, PlanSettings, plan_batch
 from synapse_dagster.core.plan.screening import look_at
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.sources.files import SourceError
+from synapse_dagster.core.sources.files import FILE_CODEC, SourceError
 from synapse_dagster.core.sources.inventory import Inventory
 from synapse_dagster.core.sources.roots import SourceRoot, batch_roots, list_roots, read_small
 from synapse_dagster.core.sources.staging import stage_by_root
 from synapse_dagster.core.synapse.bulk_upload import UploadTimeouts
 from synapse_dagster.core.synapse.credentials import SynapseConfigError
 from synapse_dagster.core.synapse.errors import LookupTarget, explain_lookup_error
+from synapse_dagster.core.tables.row_table import Spill
 from synapse_dagster.defs import metadata
 from synapse_dagster.defs.resources import IngestStateResource, SourcesResource, SynapseResource
 
@@ -73,6 +74,12 @@ class Step:
         with batch_claim(ledger, self.synapse.credentials().target, scope, claimant(self.context.run.run_id),
                          on_wait=lambda: self.context.log.info(f"another run is delivering {scope}; waiting for it")):
             yield
+
+    def spill(self) -> Spill:
+        """This materialization's folder for batch tables (see core.tables)."""
+        state: IngestStateResource = self.context.resources.ingest_state
+        return state.spill(pipeline=self.pipeline.name, batch=check_batch_key(self.batch),
+                           asset=self.context.assets_def.key.path[-1], run_id=self.context.run.run_id)
 
     def roots(self) -> list[SourceRoot]:
         sources: SourcesResource = self.context.resources.sources
@@ -119,7 +126,7 @@ def source_inventory(step: Step, collection_specs: CollectionSpecs) -> dg.Output
             collection_specs.check_source_specs(pipeline.assets, pipeline.label)
         roots = batch_roots(step.roots(), check_batch_key(step.batch),
                             per_batch_folder=pipeline.batches.mode is BatchMode.FOLDERS)
-        files = list(list_roots(roots, _window(pipeline, step.batch)))
+        files = step.spill().table("inventory", FILE_CODEC, list_roots(roots, _window(pipeline, step.batch)))
     inventory = Inventory(batch=step.batch, roots={(r.spec or "*"): r.location.uri for r in roots}, files=files)
     return dg.Output(inventory, metadata=metadata.source_inventory(files, inventory.roots))
 
@@ -141,7 +148,7 @@ def grouped_data_units(step: Step, collection_specs: CollectionSpecs, source_inv
                                 spec_aliases=aliases, sidecars=tuple(pipeline.metadata.sidecars))
     reserved = reserved_paths(pipeline.sheet_settings(), files, pipeline.batches.ready_marker)
     with step.failing_clearly(OrganizationError, where=f"{pipeline.label}: ", hint="; fix the pipeline file"):
-        grouping = group_files(files, collection_specs, organization, reserved=reserved)
+        grouping = group_files(files, collection_specs, organization, reserved=reserved, spill=step.spill())
     grouping.detection = detection
     return dg.Output(grouping, metadata=metadata.grouped_data_units(grouping))
 
@@ -156,7 +163,8 @@ def validated_meta(step: Step, collection_specs: CollectionSpecs, source_invento
     settings = PlanSettings(pipeline.name, pipeline.dataset_key_template, pipeline.metadata.recipe(),
                             pipeline.max_file_size_mb * 2**20, pipeline.content_policy.policy())
     access = FileAccess(read_bytes=lambda f: read_small(f, roots), look=look_at)
-    plan = plan_batch(grouped_data_units, collection_specs, step.batch, settings, sheet=sheet, access=access)
+    plan = plan_batch(grouped_data_units, collection_specs, step.batch, settings, sheet=sheet, access=access,
+                      spill=step.spill())
     return dg.Output(plan, metadata=metadata.validated_meta(plan))
 
 

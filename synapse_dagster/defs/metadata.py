@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from itertools import islice
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,10 +24,10 @@ from synapse_dagster.core.sources.files import SourceFile
 SAMPLE_ROWS = 50
 
 
-def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]], limit: int = SAMPLE_ROWS) -> dg.MetadataValue:
+def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[tuple[str, str]], limit: int = SAMPLE_ROWS) -> dg.MetadataValue:
     """A table of at most ``limit`` rows; ``columns`` are ``(name, type)`` with Dagster's type names."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns])
-    records = [dg.TableRecord({name: _cell(row.get(name), kind) for name, kind in columns}) for row in list(rows)[:limit]]
+    records = [dg.TableRecord({name: _cell(row.get(name), kind) for name, kind in columns}) for row in islice(rows, limit)]
     return dg.MetadataValue.table(records=records, schema=schema)
 
 
@@ -44,14 +45,17 @@ def human_bytes(n: int | float) -> str:
     return f"{n} B"
 
 
-def reasons_markdown(title: str, items: Iterable[tuple[str, list[str]]], limit: int = SAMPLE_ROWS) -> str:
-    items = list(items)
-    if not items:
+def reasons_markdown(title: str, items: Iterable[tuple[str, list[str]]], limit: int = SAMPLE_ROWS,
+                     total: int | None = None) -> str:
+    """The first ``limit`` of ``items``; pass ``total`` when ``items`` is a stream of a longer table."""
+    shown = list(islice(items, limit + 1 if total is None else limit))
+    count = len(shown) if total is None else total
+    if not count:
         return f"**{title}**: none"
-    lines = [f"**{title}** ({len(items)})", ""]
-    lines += [f"- `{name}`: " + "; ".join(reasons) for name, reasons in items[:limit]]
-    if len(items) > limit:
-        lines.append(f"- … and {len(items) - limit} more")
+    lines = [f"**{title}** ({count})", ""]
+    lines += [f"- `{name}`: " + "; ".join(reasons) for name, reasons in shown[:limit]]
+    if count > limit:
+        lines.append(f"- … and {count - limit} more")
     return "\n".join(lines)
 
 
@@ -81,28 +85,37 @@ def collection_specs(specs: CollectionSpecs, *, host: str, storage: Mapping[str,
 
 
 def source_inventory(files: Sequence[SourceFile], roots: Mapping[str, str]) -> dict[str, Any]:
-    kept = [f for f in files if not f.set_aside]
-    total = sum(f.size for f in kept)
-    refused = sum(1 for f in files if f.refused_reason)
+    """One pass over the inventory (a table of any length): counts, bytes, extensions and the first rows."""
+    kept = total = refused = 0
+    extensions: Counter[str] = Counter()
+    sample: list[dict[str, Any]] = []
+    for f in files:
+        if f.refused_reason:
+            refused += 1
+        if f.set_aside:
+            continue
+        kept, total = kept + 1, total + f.size
+        extensions[f.extension or "(none)"] += 1
+        if len(sample) < SAMPLE_ROWS:
+            sample.append({"path": f.relative_path, "bytes": f.size, "spec_source": f.source_spec})
     return {
-        "dagster/row_count": len(kept),
-        "files": len(kept),
+        "dagster/row_count": kept,
+        "files": kept,
         "bytes": total,
         "size": human_bytes(total),
-        "excluded_system_files": len(files) - len(kept) - refused,
+        "excluded_system_files": len(files) - kept - refused,
         "refused_files": refused,
         "source": dg.MetadataValue.md("\n".join(f"- `{k}`: `{v}`" for k, v in roots.items())),
-        "extensions": dg.MetadataValue.json(top_counts(f.extension or "(none)" for f in kept)),
-        "sample": table([{"path": f.relative_path, "bytes": f.size, "spec_source": f.source_spec} for f in kept],
-                        [("path", "string"), ("bytes", "int"), ("spec_source", "string")]),
+        "extensions": dg.MetadataValue.json(dict(extensions.most_common(20))),
+        "sample": table(sample, [("path", "string"), ("bytes", "int"), ("spec_source", "string")]),
     }
 
 
 def grouped_data_units(grouping: GroupingResult) -> dict[str, Any]:
-    issue_counts = Counter(i.kind for i in grouping.issues)
+    issue_counts = grouping.issue_counts()
     detection = grouping.detection
-    units = [{"group_key": u.group_key, "files": ", ".join(f"{s}={f.relative_path}" for s, f in sorted(u.files.items())),
-              "problems": "; ".join(u.problems)} for u in grouping.units]
+    units = ({"group_key": u.group_key, "files": ", ".join(f"{s}={f.relative_path}" for s, f in sorted(u.files.items())),
+              "problems": "; ".join(u.problems)} for u in grouping.units[:SAMPLE_ROWS])
     return {
         "dagster/row_count": len(grouping.units),
         "pattern": detection.describe() if detection else "?",
@@ -114,28 +127,30 @@ def grouped_data_units(grouping: GroupingResult) -> dict[str, Any]:
         "ambiguous_files": issue_counts.get(IssueKind.AMBIGUOUS, 0),
         "excluded_files": issue_counts.get(IssueKind.EXCLUDED, 0),
         "refused_files": issue_counts.get(IssueKind.REFUSED, 0),
-        "metadata_files": issue_counts.get(IssueKind.METADATA, 0) + sum(len(u.sidecars) for u in grouping.units),
+        "metadata_files": issue_counts.get(IssueKind.METADATA, 0) + grouping.sidecar_count(),
         "units_sample": table(units, [("group_key", "string"), ("files", "string"), ("problems", "string")]),
-        "files_not_in_units": table([{"path": i.relative_path, "kind": i.kind, "reason": i.reason} for i in grouping.issues],
+        "files_not_in_units": table(({"path": i.relative_path, "kind": i.kind, "reason": i.reason}
+                                     for i in grouping.issues[:SAMPLE_ROWS]),
                                     [("path", "string"), ("kind", "string"), ("reason", "string")]),
     }
 
 
 def validated_meta(plan: BatchPlan) -> dict[str, Any]:
     valid, invalid = plan.valid_units, plan.invalid_units
-    units = [{"dataset_key": u.dataset_key, "valid": u.is_valid, "meta": _json(u.meta), "problems": "; ".join(u.problems)}
-             for u in plan.units]
+    units = ({"dataset_key": u.dataset_key, "valid": u.is_valid, "meta": _json(u.meta), "problems": "; ".join(u.problems)}
+             for u in plan.units[:SAMPLE_ROWS])
     return {
         "dagster/row_count": len(valid),
         "valid_units": len(valid),
         "invalid_units": len(invalid),
-        "bytes_to_send": sum(u.total_bytes for u in valid),
+        "bytes_to_send": plan.bytes_to_send,
         "metadata_sheet": plan.metadata_file or "none",
         "sheet_rows_without_unit": len(plan.sheet_rows_without_unit),
         "units_without_sheet_row": len(plan.units_without_sheet_row),
         "sheet_duplicate_keys": len(plan.sheet_duplicate_keys),
         "problems_by_kind": dg.MetadataValue.json(dict(plan.problem_counts())),
-        "invalid_report": dg.MetadataValue.md(reasons_markdown("Held back", [(u.group_key, u.problems) for u in invalid])),
+        "invalid_report": dg.MetadataValue.md(reasons_markdown(
+            "Held back", ((u.group_key, u.problems) for u in invalid[:SAMPLE_ROWS]), total=len(invalid))),
         "plan": dg.MetadataValue.md(plan_markdown(plan)),
         "units": table(units, [("dataset_key", "string"), ("valid", "bool"), ("meta", "string"), ("problems", "string")]),
     }

@@ -13,6 +13,9 @@ from typing import Any
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
+
+from synapse_dagster.core.tables.folders import step_spill
+from synapse_dagster.core.tables.row_table import Spill
 from synapse_sdk.clients.backend import BackendClient
 
 from synapse_dagster.config.models import PipelineConfig
@@ -106,6 +109,10 @@ class IngestStateResource(dg.ConfigurableResource):
 
     def ledger(self) -> Ledger:
         return Ledger(self.ledger_url or ledger_file(self.state_dir))
+
+    def spill(self, *, pipeline: str, batch: str, asset: str, run_id: str) -> Spill:
+        """Where one materialization writes its batch tables (the inventory, the units, the plan)."""
+        return step_spill(Path(self.state_dir) / "tables", pipeline=pipeline, batch=batch, asset=asset, run_id=run_id)
 
 
 def ledger_file(state_dir: str | Path) -> Path:

@@ -9,11 +9,17 @@ Keys are NFC, so the two Unicode spellings of a name are one name; case still te
 
 from __future__ import annotations
 
+import pickle
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
+
 from synapse_dagster.core.organize.rules import RuleSet
-from synapse_dagster.core.sources.files import SourceFile
+from synapse_dagster.core.sources.files import FILE_COLUMNS, SourceFile, file_from_row, file_row
+from synapse_dagster.core.tables.row_table import Codec, RowTable, Spill, TableWriter, matching
 from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.organize.layouts import Pattern, SpecNames, nfc, place
 from synapse_dagster.core.problems import Problem, ProblemKind
@@ -26,7 +32,6 @@ class IssueKind:
     METADATA = "metadata"
     UNMATCHED = "unmatched"
     AMBIGUOUS = "ambiguous"
-    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,21 +73,72 @@ class PlannedUnit:
 
 @dataclass
 class GroupingResult:
-    units: list[PlannedUnit]
-    issues: list[FileIssue]
+    units: Sequence[PlannedUnit]  # a RowTable when grouped here; a list is fine for small hand-made results
+    issues: Sequence[FileIssue]
     pattern: Pattern | None = None
     detection: Detection | None = None  # how the pattern was chosen, for the report
 
     @property
-    def complete_units(self) -> list[PlannedUnit]:
-        return [u for u in self.units if u.is_complete]
+    def complete_units(self) -> Sequence[PlannedUnit]:
+        return matching(self.units, lambda u: u.is_complete, "complete = 1")
 
     @property
-    def incomplete_units(self) -> list[PlannedUnit]:
-        return [u for u in self.units if not u.is_complete]
+    def incomplete_units(self) -> Sequence[PlannedUnit]:
+        return matching(self.units, lambda u: not u.is_complete, "complete = 0")
 
-    def issues_of(self, kind: str) -> list[FileIssue]:
-        return [i for i in self.issues if i.kind == kind]
+    def issue_counts(self) -> Counter[str]:
+        if isinstance(self.issues, RowTable):
+            return Counter(self.issues.values("kind"))
+        return Counter(i.kind for i in self.issues)
+
+    def sidecar_count(self) -> int:
+        if isinstance(self.units, RowTable):
+            return sum(self.units.values("sidecars"))
+        return sum(len(u.sidecars) for u in self.units)
+
+    def issues_of(self, kind: str) -> Sequence[FileIssue]:
+        return matching(self.issues, lambda i: i.kind == kind, "kind = ?", (kind,))
+
+
+def _issue_row(i: FileIssue) -> tuple:
+    return (i.relative_path, i.kind, i.reason, i.group_key, i.source_spec)
+
+
+def _issue_from_row(row: tuple) -> FileIssue:
+    return FileIssue(*row)
+
+
+ISSUE_CODEC = Codec("file_issue", ("relative_path", "kind", "reason", "group_key", "source_spec"), _issue_row,
+                    _issue_from_row, texts=(0, 3))
+
+
+def _placed_row(item: tuple) -> tuple:
+    key, sidecar, spec, seq, file = item
+    return (key, sidecar, spec, seq, *file_row(file))
+
+
+def _placed_from_row(row: tuple) -> tuple:
+    return (row[0], row[1], row[2], file_from_row(row[4:]))
+
+
+PLACED_CODEC = Codec("placed_file", ("key", "sidecar", "spec", "seq", *FILE_COLUMNS), _placed_row, _placed_from_row,
+                     texts=(0, 4, 5))
+
+
+def _unit_row(u: PlannedUnit) -> tuple:
+    files = tuple((spec, *file_row(f)) for spec, f in u.files.items())
+    problems = tuple((p.kind, str(p)) for p in u.problems)
+    return (u.group_key, int(u.is_complete), len(u.sidecars),
+            pickle.dumps((files, problems, tuple(file_row(f) for f in u.sidecars)), pickle.HIGHEST_PROTOCOL))
+
+
+def _unit_from_row(row: tuple) -> PlannedUnit:
+    files, problems, sidecars = pickle.loads(row[3])
+    return PlannedUnit(row[0], {f[0]: file_from_row(f[1:]) for f in files}, [Problem(*p) for p in problems],
+                       [file_from_row(f) for f in sidecars])
+
+
+PLANNED_UNIT_CODEC = Codec("planned_unit", ("group_key", "complete", "sidecars", "payload"), _unit_row, _unit_from_row)
 
 
 def check_organization(organization: Organization, specs: CollectionSpecs) -> None:
@@ -103,54 +159,79 @@ def group_files(
     organization: Organization,
     *,
     reserved: Mapping[str, str] | None = None,
+    spill: Spill | None = None,
 ) -> GroupingResult:
-    """Group a batch's files into units. ``reserved`` maps relative paths (e.g. the metadata sheet) to a reason."""
+    """Group a batch's files into units. ``reserved`` maps relative paths (e.g. the metadata sheet) to a reason.
+
+    Each file is placed (unit key and spec) as the listing streams by, into a table that SQLite then reads back
+    in key order, so units are assembled one at a time and memory stays flat however big the batch. The units
+    and the issues are tables in ``spill`` (a temporary folder by default).
+    """
     check_organization(organization, specs)
-    reserved = reserved or {}
-    names = SpecNames(specs, organization.spec_aliases)
-    issues: list[FileIssue] = []
-    candidates: dict[str, dict[str, list[SourceFile]]] = {}
-    sidecars: dict[str, list[SourceFile]] = {}
-
-    for file in files:
-        aside = _set_aside(file, reserved)
-        if aside is not None:
-            issues.append(aside)
-            continue
-        sidecar = _sidecar_key(file, organization, specs)
-        if sidecar is not None:
-            key, reason = sidecar
-            if key is None:
-                issues.append(FileIssue(file.relative_path, IssueKind.UNMATCHED, reason, source_spec=file.source_spec))
+    spill = spill or Spill()
+    issues = spill.writer("issues", ISSUE_CODEC)
+    placed = _place_all(files, specs, organization, reserved or {}, spill, issues)
+    orphans: list[FileIssue] = []
+    with spill.writer("units", PLANNED_UNIT_CODEC) as units:
+        for key, rows in groupby(placed.ordered("key, sidecar, spec, seq"), key=itemgetter(0)):
+            candidates: dict[str, list[SourceFile]] = {}
+            sidecars = []
+            for _, is_sidecar, spec_name, file in rows:
+                if is_sidecar:
+                    sidecars.append(file)
+                else:
+                    candidates.setdefault(spec_name, []).append(file)
+            if candidates:
+                units.append(_assemble(key, candidates, sidecars, specs, issues))
             else:
-                sidecars.setdefault(key, []).append(file)
-            continue
-        key, spec_name, kind, reason = _locate(file, specs, names, organization)
-        if spec_name is None:
-            issues.append(FileIssue(file.relative_path, kind, reason, key, file.source_spec))
-            continue
-        candidates.setdefault(key, {}).setdefault(spec_name, []).append(file)
+                orphans += [FileIssue(f.relative_path, IssueKind.METADATA, f"sidecar metadata for unit '{key}', which "
+                                      "has no data files", key, f.source_spec) for f in sidecars]
+    placed.drop()
+    issues.extend(orphans)
+    return GroupingResult(units=units.table, issues=issues.close(), pattern=organization.pattern)
 
-    units = []
-    for key in sorted(candidates):
-        unit = PlannedUnit(group_key=key, sidecars=sidecars.pop(key, []))
-        for spec_name, spec_files in sorted(candidates[key].items()):
-            if len(spec_files) == 1:
-                unit.files[spec_name] = spec_files[0]
+
+def _place_all(files: Iterable[SourceFile], specs: CollectionSpecs, organization: Organization,
+               reserved: Mapping[str, str], spill: Spill, issues: TableWriter[FileIssue]) -> RowTable:
+    """Every file either placed (unit key, sidecar or not, spec) in the returned table, or reported in ``issues``."""
+    names = SpecNames(specs, organization.spec_aliases)
+    with spill.writer("placed", PLACED_CODEC) as placed:
+        for seq, file in enumerate(files):
+            aside = _set_aside(file, reserved)
+            if aside is not None:
+                issues.append(aside)
                 continue
-            unit.problems.append(Problem(ProblemKind.AMBIGUOUS_FILES, _ambiguity(key, spec_name, spec_files)))
-            issues += [FileIssue(f.relative_path, IssueKind.AMBIGUOUS, _candidate_reason(f, spec_files, key, spec_name),
-                                 key, f.source_spec) for f in spec_files]
-        ambiguous = set(candidates[key]) - set(unit.files)
-        for spec in specs.required:
-            if spec.name not in unit.files and spec.name not in ambiguous:
-                unit.problems.append(Problem(ProblemKind.MISSING_SPEC, f"missing required spec '{spec.describe()}'"))
-        units.append(unit)
-    for key, orphans in sorted(sidecars.items()):
-        for f in orphans:
-            issues.append(FileIssue(f.relative_path, IssueKind.METADATA,
-                                    f"sidecar metadata for unit '{key}', which has no data files", key, f.source_spec))
-    return GroupingResult(units=units, issues=issues, pattern=organization.pattern)
+            sidecar = _sidecar_key(file, organization, specs)
+            if sidecar is not None:
+                key, reason = sidecar
+                if key is None:
+                    issues.append(FileIssue(file.relative_path, IssueKind.UNMATCHED, reason, source_spec=file.source_spec))
+                else:
+                    placed.append((key, 1, "", seq, file))
+                continue
+            key, spec_name, kind, reason = _locate(file, specs, names, organization)
+            if spec_name is None:
+                issues.append(FileIssue(file.relative_path, kind, reason, key, file.source_spec))
+            else:
+                placed.append((key, 0, spec_name, seq, file))
+    return placed.table
+
+
+def _assemble(key: str, candidates: dict[str, list[SourceFile]], sidecars: list[SourceFile], specs: CollectionSpecs,
+              issues: TableWriter[FileIssue]) -> PlannedUnit:
+    """One unit from its candidates per spec: one file per spec, or every candidate reported and the unit held back."""
+    unit = PlannedUnit(group_key=key, sidecars=sidecars)
+    for spec_name, spec_files in candidates.items():  # in spec order: the table was read sorted
+        if len(spec_files) == 1:
+            unit.files[spec_name] = spec_files[0]
+            continue
+        unit.problems.append(Problem(ProblemKind.AMBIGUOUS_FILES, _ambiguity(key, spec_name, spec_files)))
+        issues.extend(FileIssue(f.relative_path, IssueKind.AMBIGUOUS, _candidate_reason(f, spec_files, key, spec_name),
+                                key, f.source_spec) for f in spec_files)
+    for spec in specs.required:
+        if spec.name not in candidates:
+            unit.problems.append(Problem(ProblemKind.MISSING_SPEC, f"missing required spec '{spec.describe()}'"))
+    return unit
 
 
 def _set_aside(file: SourceFile, reserved: Mapping[str, str]) -> FileIssue | None:

@@ -7,13 +7,15 @@ included: a key on several rows, a formula with no value), an unsafe file or a f
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from synapse_dagster.core.organize.grouping import FileIssue, GroupingResult, PlannedUnit
-from synapse_dagster.core.sources.files import SourceFile
+from synapse_dagster.core.sources.files import SourceFile, file_from_row, file_row
+from synapse_dagster.core.tables.row_table import Codec, RowTable, Spill, matching
 from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.meta.sheets import MetadataTable
 from synapse_dagster.core.problems import Problem, ProblemKind
@@ -21,7 +23,7 @@ from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.meta.merge import build_unit_meta, render_dataset_key
 from synapse_dagster.core.meta.sidecars import read_sidecar
 from synapse_dagster.core.meta.sources import MetaRecipe, UnitFacts, unit_sources
-from synapse_dagster.core.meta.validation import meta_errors
+from synapse_dagster.core.meta.validation import MetaValidator, compiled
 from synapse_dagster.core.plan.content import WARN, ContentPolicy
 from synapse_dagster.core.plan.screening import FileLook
 
@@ -45,11 +47,31 @@ class UnitPlan:
         return sum(f.size for f in self.files.values())
 
 
+def _plan_row(u: UnitPlan) -> tuple:
+    files = tuple((spec, *file_row(f)) for spec, f in u.files.items())
+    problems = tuple((p.kind, str(p)) for p in u.problems)
+    kinds = "".join(f",{p.kind}" for p in u.problems) + "," if u.problems else ""
+    payload = (files, u.meta, u.provenance, problems, tuple(u.notes))
+    return (u.group_key, u.dataset_key, int(u.is_valid), kinds, u.total_bytes,
+            pickle.dumps(payload, pickle.HIGHEST_PROTOCOL))
+
+
+def _plan_from_row(row: tuple) -> UnitPlan:
+    files, meta, provenance, problems, notes = pickle.loads(row[5])
+    return UnitPlan(row[0], row[1], {f[0]: file_from_row(f[1:]) for f in files}, meta, provenance,
+                    [Problem(*p) for p in problems], list(notes))
+
+
+# kinds: ",kind,kind," (one entry per problem), so a kind is found with LIKE '%,kind,%'
+UNIT_PLAN_CODEC = Codec("unit_plan", ("group_key", "dataset_key", "valid", "kinds", "total_bytes", "payload"),
+                        _plan_row, _plan_from_row)
+
+
 @dataclass
 class BatchPlan:
     batch: str
-    units: list[UnitPlan]
-    file_issues: list[FileIssue]
+    units: Sequence[UnitPlan]  # a RowTable when planned here; a list is fine for small hand-made plans
+    file_issues: Sequence[FileIssue]
     metadata_file: str | None = None
     sheet_rows_without_unit: list[str] = field(default_factory=list)
     sheet_duplicate_keys: list[str] = field(default_factory=list)  # their units are held back
@@ -59,21 +81,31 @@ class BatchPlan:
     required_specs: frozenset[str] = frozenset()
 
     @property
-    def valid_units(self) -> list[UnitPlan]:
-        return [u for u in self.units if u.is_valid]
+    def valid_units(self) -> Sequence[UnitPlan]:
+        return matching(self.units, lambda u: u.is_valid, "valid = 1")
 
     @property
-    def invalid_units(self) -> list[UnitPlan]:
-        return [u for u in self.units if not u.is_valid]
+    def invalid_units(self) -> Sequence[UnitPlan]:
+        return matching(self.units, lambda u: not u.is_valid, "valid = 0")
+
+    @property
+    def bytes_to_send(self) -> int:
+        valid = self.valid_units
+        if isinstance(valid, RowTable):
+            return sum(valid.values("total_bytes"))
+        return sum(u.total_bytes for u in valid)
 
     @property
     def invalid_fraction(self) -> float:
         return len(self.invalid_units) / len(self.units) if self.units else 0.0
 
-    def units_with(self, kinds: Sequence[str]) -> list[UnitPlan]:
-        return [u for u in self.units if any(p.kind in kinds for p in u.problems)]
+    def units_with(self, kinds: Sequence[str]) -> Sequence[UnitPlan]:
+        return matching(self.units, lambda u: any(p.kind in kinds for p in u.problems),
+                        " or ".join(["kinds like ?"] * len(kinds)) or "0", tuple(f"%,{k},%" for k in kinds))
 
     def problem_counts(self) -> Counter[str]:
+        if isinstance(self.units, RowTable):
+            return Counter(k for kinds in self.units.values("kinds") for k in kinds.split(",") if k)
         return Counter(p.kind for u in self.units for p in u.problems)
 
 
@@ -134,11 +166,15 @@ def plan_batch(
     *,
     sheet: MetadataTable | None = None,
     access: FileAccess = FileAccess(),
+    spill: Spill | None = None,
 ) -> BatchPlan:
-    """Attach meta to each grouped unit and collect every problem; reads only sidecars and (``screen``) data files."""
-    rows = _SheetMatches(sheet)
-    units = [_plan_unit(grouped, specs, batch, settings, rows, access) for grouped in grouping.units]
-    _flag_duplicate_dataset_keys(units)
+    """Attach meta to each grouped unit and collect every problem; reads only sidecars and (``look``) data files.
+    Units stream from the grouping's table to the plan's (in ``spill``), one at a time."""
+    spill = spill or Spill()
+    rows, validator = _SheetMatches(sheet), compiled(specs.meta_schema)
+    units = spill.table("plan", UNIT_PLAN_CODEC, (_plan_unit(grouped, specs, batch, settings, rows, access, validator)
+                                                  for grouped in grouping.units))
+    units = _flag_duplicate_dataset_keys(units, spill)
     return BatchPlan(
         batch=batch,
         units=units,
@@ -155,7 +191,7 @@ def plan_batch(
 
 def _plan_unit(
     grouped: PlannedUnit, specs: CollectionSpecs, batch: str, settings: PlanSettings, rows: _SheetMatches,
-    access: FileAccess,
+    access: FileAccess, validator: MetaValidator,
 ) -> UnitPlan:
     dataset_key = render_dataset_key(settings.dataset_key_template, pipeline=settings.pipeline, batch=batch,
                                      group_key=grouped.group_key)
@@ -168,7 +204,7 @@ def _plan_unit(
                             precedence=settings.recipe.precedence)
     problems += [Problem(ProblemKind.INVALID_META, p) for p in row_problems + built.problems]
     if not built.problems and not row_problems:  # without its sheet row the schema's complaints would mislead
-        problems += [Problem(ProblemKind.INVALID_META, e) for e in meta_errors(built.meta, specs.meta_schema)]
+        problems += [Problem(ProblemKind.INVALID_META, e) for e in validator.errors(built.meta)]
     files = _FileProblems(specs, settings, access.look)
     problems += files.of(grouped)
     return UnitPlan(group_key=grouped.group_key, dataset_key=dataset_key, files=dict(grouped.files), meta=built.meta,
@@ -231,14 +267,20 @@ def _read_local(file: SourceFile) -> bytes:
         return handle.read()
 
 
-def _flag_duplicate_dataset_keys(units: list[UnitPlan]) -> None:
-    seen: dict[str, list[UnitPlan]] = {}
-    for unit in units:
-        seen.setdefault(unit.dataset_key, []).append(unit)
-    for key, same in seen.items():
-        if len(same) > 1:
-            for unit in same:
-                unit.problems.append(Problem(
-                    ProblemKind.DUPLICATE_KEY,
-                    f"dataset_key '{key}' is shared by {len(same)} units; make dataset_key_template include {{group_key}}",
-                ))
+def _flag_duplicate_dataset_keys(units: RowTable[UnitPlan], spill: Spill) -> RowTable[UnitPlan]:
+    """Units that share a dataset_key are all held back. SQLite finds the keys; the (rare) plan that has some is
+    written again with the problem added."""
+    shared = units.repeated("dataset_key")
+    if not shared:
+        return units
+
+    def flagged(unit: UnitPlan) -> UnitPlan:
+        if unit.dataset_key in shared:
+            unit.problems.append(Problem(
+                ProblemKind.DUPLICATE_KEY, f"dataset_key '{unit.dataset_key}' is shared by {shared[unit.dataset_key]} "
+                "units; make dataset_key_template include {group_key}"))
+        return unit
+
+    again = spill.table("plan", UNIT_PLAN_CODEC, (flagged(u) for u in units))
+    units.drop()
+    return again

@@ -34,7 +34,7 @@ def plan_markdown(plan: BatchPlan, *, unit_limit: int = 50, issue_limit: int = 1
         lines.append("")
     lines += [
         f"**Units:** {len(plan.units)} ({len(valid)} ready, {len(invalid)} held back); "
-        f"**bytes to send:** {sum(u.total_bytes for u in valid):,}",
+        f"**bytes to send:** {plan.bytes_to_send:,}",
         f"**Metadata sheet:** {plan.metadata_file or 'none'}",
         "",
     ]
@@ -56,7 +56,8 @@ def plan_markdown(plan: BatchPlan, *, unit_limit: int = 50, issue_limit: int = 1
             lines += [f"**{label}** ({len(keys)}): " + ", ".join(f"`{k}`" for k in keys[:issue_limit]), ""]
     if plan.sheet_notes:
         lines += ["**Sheet notes:**"] + [f"- {_cell(n)}" for n in plan.sheet_notes[:issue_limit]] + [""]
-    shown = (invalid + valid)[:unit_limit]  # held-back units first: they need a person
+    shown = list(invalid[:unit_limit])  # held-back units first: they need a person
+    shown += valid[: unit_limit - len(shown)]
     for unit in shown:
         lines += _unit_section(unit)
     if len(plan.units) > len(shown):

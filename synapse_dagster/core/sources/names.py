@@ -20,7 +20,7 @@ def refused_name_reason(relative: str) -> str | None:
         return "is an absolute key (starts with '/'); rename the object without the leading '/'"
     if "\\" in relative:
         return "has a backslash in its name, which Windows tools read as a folder separator; rename it with '/'"
-    bad = next((c for c in relative if _is_control(c)), None)
+    bad = None if relative.isascii() and relative.isprintable() else next((c for c in relative if _is_control(c)), None)
     if bad is not None:
         return f"has a control character (U+{ord(bad):04X}) in its name; rename it"
     segments = relative.split("/")
