@@ -1,7 +1,8 @@
 """S3 and S3-compatible stores through botocore: ListObjectsV2 pages streamed straight into records.
 
-botocore's paginator fetches the next page only when the previous one is used up, so a listing of millions
-of keys holds one page (1,000 keys) at a time. s3fs and ``UPath.rglob`` build the whole listing first.
+A listing holds two pages (1,000 keys each) at a time however many keys there are: the one being turned into
+records and the next, which :func:`~.store.read_ahead` fetches meanwhile. s3fs and ``UPath.rglob`` build the
+whole listing first.
 
 The clients parse ISO 8601 timestamps with ``datetime.fromisoformat`` instead of botocore's dateutil parser,
 which alone took half the client's CPU in a listing.
@@ -36,7 +37,7 @@ from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.location import SourceLocation, key_prefix
 from synapse_dagster.core.sources.options import ConnectionOptions
-from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, ListedFile, datetime_ns
+from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, ListedFile, datetime_ns, read_ahead
 
 PAGE_SIZE = 1000
 CHECK_READ_TIMEOUT = 15.0  # a one-key listing answers fast; a silent server should not hold a check for a minute
@@ -125,7 +126,7 @@ class S3Store:
         # would look the provider up again each time).
         cut, folder_uri = len(location.path), location.uri
         with self._errors(location):
-            for page in pages:
+            for page in read_ahead(iter(pages)):
                 for item in page.get("Contents", ()):
                     key = item["Key"]
                     relative = key[cut:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources import s3 as remote_s3
 from synapse_dagster.core.sources.files import SourceError
-from synapse_dagster.core.sources.listing import check_source, list_files
+from synapse_dagster.core.sources.listing import check_source, list_files, open_store
 from synapse_dagster.core.sources.location import SourceLocation, parse_source
 from synapse_dagster.core.sources.options import ConnectionOptions
 from synapse_dagster.core.sources.storage import resolve_storage_path
@@ -69,6 +70,32 @@ def test_s3_listing_streams_page_by_page(s3_server, s3_batch, monkeypatch):
     s3_server.put(s3_batch, "in/zz-arrived-later.txt", b"late")  # sorts last: only a lazy listing can see it
     rest = list(stream)
     assert [first.relative_path] + [f.relative_path for f in rest] == sorted(TREE) + ["zz-arrived-later.txt"]
+
+
+def test_s3_listing_reads_exactly_one_page_ahead_and_stops_with_its_caller(s3_server, s3_batch, monkeypatch):
+    """The next page is fetched while the caller works on this one (network and CPU overlap), never more than
+    one (memory stays flat), and a caller that stops early leaves no thread or request behind."""
+    monkeypatch.setattr(remote_s3, "PAGE_SIZE", 2)
+    location = parse_source(f"s3://{s3_batch}/in")
+    requests = []
+    with open_store(location, s3_server.options()) as store:
+        store._client.meta.events.register("before-call.s3.ListObjectsV2", lambda **_: requests.append(1))
+        stream = list_files(location, store=store)
+        next(stream)  # page 1 is in hand
+        time.sleep(0.5)
+        assert len(requests) == 2  # ... and page 2 was fetched meanwhile, but not page 3
+        for _ in range(2):
+            next(stream)  # page 2 taken: page 3 is being fetched
+        time.sleep(0.5)
+        assert len(requests) == 3
+        stream.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("read-ahead")]
+
+
+def test_s3_listing_of_a_missing_bucket_names_it(s3_server, s3_batch):
+    """A failure in the read-ahead thread is raised in the caller's, worded like any other."""
+    with pytest.raises(SourceError, match=f"bucket 'gone-{s3_batch}' does not exist"):
+        list(list_files(parse_source(f"s3://gone-{s3_batch}/in"), s3_server.options()))
 
 
 def test_s3_check_source_explains_each_failure_without_secrets(s3_server, s3_batch, silent_port):
