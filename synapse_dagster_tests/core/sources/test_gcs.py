@@ -46,7 +46,8 @@ def test_gcs_records_carry_what_the_librarys_blobs_say(gcs_server, gcs_batch):
     assert len(files) == len(TREE)
     for f in files:
         blob = blobs[f"in/{f.relative_path}"]
-        assert (f.size, f.mtime_ns, f.etag) == (blob.size, datetime_ns(blob.updated), base64.b64decode(blob.md5_hash).hex())
+        expected = (blob.size, datetime_ns(blob.updated), base64.b64decode(blob.md5_hash).hex())
+        assert (f.size, f.mtime_ns, f.etag) == expected
 
 
 @settings(max_examples=500, deadline=None)

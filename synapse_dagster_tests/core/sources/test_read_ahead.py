@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from synapse_dagster.core.sources.store import read_ahead
+from synapse_dagster_tests.core.sources.trees import settled
 
 
 def counted_pages(n: int, fail_at: int | None = None, taken: list[int] | None = None):
@@ -28,11 +28,9 @@ def test_one_page_ahead_at_most():
     taken: list[int] = []
     stream = read_ahead(counted_pages(10, taken=taken))
     assert next(stream) == [0, 0, 0]
-    time.sleep(0.2)
-    assert taken == [0, 1]  # page 1 fetched while page 0 is worked on, page 2 not yet
+    assert settled(taken, 2) == [0, 1]  # page 1 fetched while page 0 is worked on, page 2 not yet
     next(stream)
-    time.sleep(0.2)
-    assert taken == [0, 1, 2]
+    assert settled(taken, 3) == [0, 1, 2]
     stream.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("read-ahead")]
 

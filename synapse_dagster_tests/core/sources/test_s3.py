@@ -25,6 +25,7 @@ from synapse_dagster_tests.core.sources.trees import (
     assert_secret_free,
     assert_tree_listed,
     closed_port,
+    settled,
 )
 
 
@@ -82,12 +83,10 @@ def test_s3_listing_reads_exactly_one_page_ahead_and_stops_with_its_caller(s3_se
         store._client.meta.events.register("before-call.s3.ListObjectsV2", lambda **_: requests.append(1))
         stream = list_files(location, store=store)
         next(stream)  # page 1 is in hand
-        time.sleep(0.5)
-        assert len(requests) == 2  # ... and page 2 was fetched meanwhile, but not page 3
+        assert settled(requests, 2) == [1, 1]  # ... and page 2 is fetched meanwhile, but not page 3
         for _ in range(2):
             next(stream)  # page 2 taken: page 3 is being fetched
-        time.sleep(0.5)
-        assert len(requests) == 3
+        assert settled(requests, 3) == [1, 1, 1]
         stream.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("read-ahead")]
 
