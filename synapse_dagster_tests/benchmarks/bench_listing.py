@@ -11,11 +11,11 @@ third row only GETs the pages and decodes their JSON, which is how fast the emul
 emulator ignores ``maxResults`` and answers every listing in one page, so it is the ceiling there and no side can
 stream; the table says so.
 
-Each size is listed in fresh interpreters, twice per contender, interleaved; the table shows the faster run of
-each: objects per second, client CPU and peak RSS, each also as a ratio to the baseline, and how much the peak RSS
-grows per 1,000 objects between the smallest and the largest size (flat memory means about 0). The sizes share one
-bucket: the smaller ones are nested prefixes of the larger, so one fill serves them all, and ``--data DIR`` keeps
-SeaweedFS's data between runs (filling 100k objects takes minutes).
+Each size is listed in fresh interpreters, ``--runs`` times (3) per side, interleaved; the table shows the
+fastest run of each: objects per second, client CPU and peak RSS, each also as a ratio to the baseline, and how
+much the peak RSS grows per 1,000 objects between the smallest and the largest size (flat memory means about 0).
+The sizes share one bucket: the smaller ones are nested prefixes of the larger, so one fill serves them all, and
+``--data DIR`` keeps SeaweedFS's data between runs (filling 100k objects takes minutes).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pathlib import Path
 MODULE = "synapse_dagster_tests.benchmarks.bench_listing"
 S3_PORT = 8333  # weed mini's fixed S3 port
 KEY, SECRET, BUCKET = "bench", "bench-secret", "listing"
-RUNS = 2
+RUNS = 3  # per side and size; the machine is shared, so the fastest of a few runs is the least noisy figure
 
 
 def weed() -> str:
@@ -234,15 +234,16 @@ def measure(task: str, prefix: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def best_runs(store: str, sizes: list[int],
+def best_runs(store: str, sizes: list[int], runs: int,
               sides: tuple[str, ...] = ("bare", "listing")) -> dict[tuple[str, int], dict]:
-    """The faster of RUNS runs of the baseline and the contender (and any other side) at each size, interleaved."""
-    runs: dict[tuple[str, int], list[dict]] = {}
+    """The fastest of ``runs`` runs of the baseline and the contender (and any other side) at each size,
+    interleaved."""
+    measured: dict[tuple[str, int], list[dict]] = {}
     for size, prefix in zip(sizes, prefixes(sizes), strict=True):
-        for _ in range(RUNS):
+        for _ in range(runs):
             for side in sides:
-                runs.setdefault((side, size), []).append(measure(f"{store}-{side}", prefix))
-    best = {key: min(rows, key=lambda row: row["wall_s"]) for key, rows in runs.items()}
+                measured.setdefault((side, size), []).append(measure(f"{store}-{side}", prefix))
+    best = {key: min(rows, key=lambda row: row["wall_s"]) for key, rows in measured.items()}
     wrong = {key: row["count"] for key, row in best.items() if row["count"] != key[1]}
     assert not wrong, f"listed object counts differ from the sizes: {wrong}"
     return best
@@ -274,7 +275,7 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def bench_s3(sizes: list[int], data: Path | None) -> None:
+def bench_s3(sizes: list[int], data: Path | None, runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-listing-") as tmp:
         folder = data or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -284,23 +285,23 @@ def bench_s3(sizes: list[int], data: Path | None) -> None:
             started = time.perf_counter()
             s3_fill(sizes)
             print(f"S3: {sizes[-1]:,} objects ready in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            best = best_runs("s3", sizes)
+            best = best_runs("s3", sizes, runs)
     labels = {"bare": "bare list_objects_v2 paginator (baseline)", "listing": "list_files"}
-    print_table(f"listing S3 objects (SeaweedFS), best of {RUNS} interleaved runs", labels, sizes, best)
+    print_table(f"listing S3 objects (SeaweedFS), best of {runs} interleaved runs", labels, sizes, best)
 
 
-def bench_gcs(sizes: list[int]) -> None:
+def bench_gcs(sizes: list[int], runs: int) -> None:
     port = free_port()
     os.environ["BENCH_GCS_ENDPOINT"] = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", MODULE, "--gcs-serve", str(port), ",".join(map(str, sizes))]
     started = time.perf_counter()
     with running(command, port, "gcp-storage-emulator"):
         print(f"GCS: {sizes[-1]:,} objects ready in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        best = best_runs("gcs", sizes, ("bare", "listing", "raw"))
+        best = best_runs("gcs", sizes, runs, ("bare", "listing", "raw"))
         page = measure("gcs-one-page", prefixes(sizes)[-1])["count"]
     labels = {"bare": "bare list_blobs iterator (baseline)", "listing": "list_files",
               "raw": "emulator ceiling: GET + json.loads only"}
-    print_table(f"listing GCS objects (gcp-storage-emulator), best of {RUNS} interleaved runs", labels, sizes, best)
+    print_table(f"listing GCS objects (gcp-storage-emulator), best of {runs} interleaved runs", labels, sizes, best)
     if page > 1000:
         print(f"the emulator answered a request for 1,000 objects with {page:,} in one page: it does not page, so "
               "its one big response is the ceiling here and memory grows with the listing on every side")
@@ -313,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gcs-objects", type=parse_sizes, default=[20_000, 100_000],
                         help="GCS object counts, comma-separated (default 20000,100000)")
     parser.add_argument("--only", choices=("s3", "gcs"), help="run one store's benchmark")
+    parser.add_argument("--runs", type=int, default=RUNS, help=f"runs per side and size (default {RUNS})")
     parser.add_argument("--data", type=Path, help="keep SeaweedFS's data here and reuse it on the next run")
     parser.add_argument("--child", nargs=2, metavar=("TASK", "PREFIX"), help=argparse.SUPPRESS)
     parser.add_argument("--gcs-serve", nargs=2, metavar=("PORT", "SIZES"), help=argparse.SUPPRESS)
@@ -324,9 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         gcs_serve(int(args.gcs_serve[0]), parse_sizes(args.gcs_serve[1]))
         return 0
     if args.only != "gcs":
-        bench_s3(args.objects, args.data)
+        bench_s3(args.objects, args.data, max(1, args.runs))
     if args.only != "s3":
-        bench_gcs(args.gcs_objects)
+        bench_gcs(args.gcs_objects, max(1, args.runs))
     return 0
 
 
