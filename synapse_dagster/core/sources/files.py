@@ -113,8 +113,23 @@ def junk_reason(name: str, is_dir: bool) -> str | None:
 
 
 def excluded_reason(relative_path: str) -> str | None:
-    """Why a file is NAS/desktop junk: its outermost junk folder first, then its own name."""
-    *folders, name = path_parts(relative_path) or ("",)
+    """Why a file is NAS/desktop junk: its outermost junk folder first, then its own name.
+
+    A listing asks this once per object, so a plain name (no empty or '.' segment) is split with ``str.split``
+    and, unless some segment is a junk name, answered with one set test; anything else goes through
+    :func:`path_parts` (pathlib's parts; a key of only '.' has none).
+    """
+    segments = relative_path.split("/")
+    if "" in segments or "." in segments:
+        return _junk_in(path_parts(relative_path) or ("",))
+    name = segments[-1]
+    if EXCLUDED_DIRS.isdisjoint(segments) and name not in EXCLUDED_FILES and not name.startswith("._"):
+        return None
+    return _junk_in(segments)
+
+
+def _junk_in(parts: tuple[str, ...] | list[str]) -> str | None:
+    *folders, name = parts
     for folder in folders:
         reason = junk_reason(folder, True)
         if reason:

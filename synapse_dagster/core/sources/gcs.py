@@ -2,16 +2,20 @@
 
 The plain client is used instead of gcsfs: gcsfs 2026.x probes every bucket over gRPC for its layout (60 s of
 retries against an emulator unless GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false) and ``find`` builds the whole
-listing in memory; ``list_blobs`` fetches the next page only when the previous one is used up.
+listing in memory; ``list_blobs`` pages are fetched one ahead (:func:`~.store.read_ahead`), so a listing holds
+two pages at a time. Records are made from each page's JSON items directly: a ``Blob`` per object and its
+``strptime`` of the timestamp cost more than the rest of the listing.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from google.api_core.retry import Retry
 from google.auth import exceptions as auth_exc
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
+from google.cloud._helpers import _rfc3339_nanos_to_datetime
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
@@ -30,12 +35,13 @@ from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.location import SourceLocation, key_prefix
 from synapse_dagster.core.sources.options import ConnectionOptions
-from synapse_dagster.core.sources.store import CopySink, ListedFile, datetime_ns
+from synapse_dagster.core.sources.store import CopySink, ListedFile, datetime_ns, read_ahead
 
 PAGE_SIZE = 1000
 CHECK_READ_TIMEOUT = 15.0
 READ_ONLY = ["https://www.googleapis.com/auth/devstorage.read_only"]
 _FILE_FIELDS = "items(name,size,updated,md5Hash,crc32c),prefixes,nextPageToken"
+_PLAIN_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?Z")
 
 
 class GCSStore:
@@ -89,18 +95,21 @@ class GCSStore:
             timeout=self._timeout,
             retry=self._retry,
         )
+        cut, folder_uri = len(location.path), location.uri  # every name starts with the prefix
         with self._errors(location):
-            for blob in blobs:
-                relative = blob.name[len(location.path) :]
-                if not relative or blob.name.endswith("/") or (start_after is not None and relative <= start_after):
-                    continue  # a zero-byte "folder" placeholder, or the resume point itself (start_offset is inclusive)
-                yield ListedFile(
-                    relative,
-                    location.file_uri(blob.name),
-                    int(blob.size or 0),
-                    datetime_ns(blob.updated),
-                    _content_tag(blob),
-                )
+            for page in read_ahead(iter(blobs.pages)):
+                for item in page.raw_page.get("items", ()):
+                    name = item.get("name")
+                    relative = name[cut:]
+                    if not relative or name.endswith("/") or (start_after is not None and relative <= start_after):
+                        continue  # a zero-byte "folder" placeholder, or the resume point (start_offset is inclusive)
+                    yield ListedFile(
+                        relative,
+                        folder_uri + relative,
+                        int(item.get("size") or 0),
+                        updated_ns(item.get("updated")),
+                        _content_tag(item),
+                    )
 
     def iter_subfolders(self, location: SourceLocation, *, start_after: str | None) -> Iterator[str]:
         blobs = self._client.list_blobs(
@@ -186,11 +195,24 @@ def _credentials(options: ConnectionOptions) -> Any:
     )
 
 
-def _content_tag(blob: Any) -> str | None:
+def updated_ns(value: str | None) -> int:
+    """An object's ``updated`` as ns, exactly as ``datetime_ns(Blob.updated)`` gives it: the library's parser runs
+    ``strptime`` (about 20 µs an object); ``fromisoformat`` reads the RFC 3339 form GCS sends in a tenth of that
+    and cuts digits past the µs just the same. Anything else takes the library's way, errors included."""
+    if value is not None and _PLAIN_RFC3339.fullmatch(value):
+        try:
+            return datetime_ns(datetime.fromisoformat(value))
+        except ValueError:
+            pass
+    return datetime_ns(_rfc3339_nanos_to_datetime(value) if value is not None else None)
+
+
+def _content_tag(item: Mapping[str, Any]) -> str | None:
     """The MD5 as hex (comparable with an S3 ETag); composite objects only have a CRC32C."""
-    if blob.md5_hash:
-        return base64.b64decode(blob.md5_hash).hex()
-    return f"crc32c:{blob.crc32c}" if blob.crc32c else None
+    md5, crc32c = item.get("md5Hash"), item.get("crc32c")
+    if md5:
+        return base64.b64decode(md5).hex()
+    return f"crc32c:{crc32c}" if crc32c else None
 
 
 def connect(location: SourceLocation, options: ConnectionOptions, *, checking: bool = False) -> GCSStore:

@@ -14,6 +14,32 @@ MAX_KEY_CHARS = 1024  # S3's and GCS's own limit on a key, in bytes; longer text
 
 def refused_name_reason(relative: str) -> str | None:
     """Why ``relative`` (a listed path below a source's root) is refused, or ``None`` when it is a usable name."""
+    if _plainly_usable(relative):
+        return None
+    return _refusal(relative)
+
+
+def _plainly_usable(relative: str) -> bool:
+    """A few C-speed string tests that pass only names :func:`_refusal` accepts, and pass nearly every real one.
+
+    A listing asks this once per object, and the full checks (a Unicode category per character) would cost more
+    than parsing the object's listing entry. ``isprintable`` is false for every control character (category Cc)
+    and every surrogate escape (Cs); a name whose first character or any character after a '/' is '.' (a hidden
+    file, or a '.' or '..' segment) takes the full checks, as does anything else that looks odd.
+    """
+    return (
+        relative.isprintable()
+        and relative[:1] not in ("", "/", ".")
+        and relative[-1] != "/"
+        and "\\" not in relative
+        and "//" not in relative
+        and "/." not in relative
+        and (len(relative) <= MAX_KEY_CHARS // 4 or len(relative.encode("utf-8")) <= MAX_KEY_CHARS)
+    )
+
+
+def _refusal(relative: str) -> str | None:
+    """The full checks, in the order their messages take precedence."""
     if not relative:
         return "has an empty name"
     if relative.startswith("/"):

@@ -1,7 +1,11 @@
 """S3 and S3-compatible stores through botocore: ListObjectsV2 pages streamed straight into records.
 
-botocore's paginator fetches the next page only when the previous one is used up, so a listing of millions
-of keys holds one page (1,000 keys) at a time. s3fs and ``UPath.rglob`` build the whole listing first.
+A listing holds two pages (1,000 keys each) at a time however many keys there are: the one being turned into
+records and the next, which :func:`~.store.read_ahead` fetches meanwhile. s3fs and ``UPath.rglob`` build the
+whole listing first.
+
+The clients parse ISO 8601 timestamps with ``datetime.fromisoformat`` instead of botocore's dateutil parser,
+which alone took half the client's CPU in a listing.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import botocore.session
 from botocore.config import Config
+from botocore.parsers import ResponseParserFactory
+from botocore.utils import parse_timestamp
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -30,7 +37,7 @@ from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.location import SourceLocation, key_prefix
 from synapse_dagster.core.sources.options import ConnectionOptions
-from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, ListedFile, datetime_ns
+from synapse_dagster.core.sources.store import CHUNK_SIZE, CopySink, ListedFile, datetime_ns, read_ahead
 
 PAGE_SIZE = 1000
 CHECK_READ_TIMEOUT = 15.0  # a one-key listing answers fast; a silent server should not hold a check for a minute
@@ -46,8 +53,29 @@ def _create_client(**kwargs: object) -> object:
     global _session
     with _session_lock:
         if _session is None:
-            _session = botocore.session.get_session()
+            _session = _new_session()
         return _session.create_client("s3", **kwargs)
+
+
+def _new_session() -> botocore.session.Session:
+    """A session of this module's own (not botocore's default one) whose clients parse timestamps fast."""
+    session = botocore.session.get_session()
+    parsers = ResponseParserFactory()
+    parsers.set_parser_defaults(timestamp_parser=parse_s3_timestamp)
+    session.register_component("response_parser_factory", parsers)
+    return session
+
+
+def parse_s3_timestamp(value: Any) -> datetime:
+    """What botocore's ``parse_timestamp`` returns, at a fraction of its cost for the UTC ISO 8601 form every
+    listed object's LastModified takes ('2026-11-23T20:10:14.000Z'); any other form (HTTP dates in headers,
+    epoch numbers) goes to botocore's parser. Both keep microseconds and cut anything finer."""
+    if isinstance(value, str) and value.endswith("Z"):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    return parse_timestamp(value)
 
 
 class S3Store:
@@ -93,16 +121,20 @@ class S3Store:
         if start_after:
             kwargs["StartAfter"] = f"{location.path}{start_after}"
         paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(**kwargs, PaginationConfig={"PageSize": PAGE_SIZE})
+        # Every key starts with the prefix, so its URI is the folder's plus the rest (location.file_uri per key
+        # would look the provider up again each time).
+        cut, folder_uri = len(location.path), location.uri
         with self._errors(location):
-            for page in paginator.paginate(**kwargs, PaginationConfig={"PageSize": PAGE_SIZE}):
+            for page in read_ahead(iter(pages)):
                 for item in page.get("Contents", ()):
                     key = item["Key"]
-                    relative = key[len(location.path) :]
+                    relative = key[cut:]
                     if not relative or key.endswith("/"):
                         continue  # a zero-byte "folder" marker some tools create
                     yield ListedFile(
                         relative,
-                        location.file_uri(key),
+                        folder_uri + relative,
                         int(item["Size"]),
                         datetime_ns(item["LastModified"]),
                         (item.get("ETag") or "").strip('"') or None,

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import base64
 import time
+from datetime import datetime
 
 import pytest
+from google.cloud._helpers import _rfc3339_nanos_to_datetime
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from synapse_dagster.core.redaction import redact
+from synapse_dagster.core.sources import gcs as remote_gcs
 from synapse_dagster.core.sources.files import SourceError
 from synapse_dagster.core.sources.listing import check_source, list_files
 from synapse_dagster.core.sources.location import parse_source
 from synapse_dagster.core.sources.options import ConnectionOptions
+from synapse_dagster.core.sources.store import datetime_ns
 from synapse_dagster_tests.core.sources.trees import (
     TOP_LEVEL_FILES,
+    TREE,
     assert_tree_listed,
     by_path,
     closed_port,
@@ -29,6 +37,42 @@ def test_gcs_lists_nested_prefixes_with_md5_and_microsecond_mtimes(gcs_server, g
 
     flat = list(list_files(parse_source(f"gs://{gcs_batch}/in"), gcs_server.options(), recursive=False))
     assert {f.relative_path for f in flat} == TOP_LEVEL_FILES
+
+
+def test_gcs_records_carry_what_the_librarys_blobs_say(gcs_server, gcs_batch):
+    """Records come from the page's JSON, not from Blob objects; size, mtime and tag must not change for it."""
+    blobs = {b.name: b for b in gcs_server.client().list_blobs(gcs_batch, prefix="in/")}
+    files = list(list_files(parse_source(f"gs://{gcs_batch}/in"), gcs_server.options()))
+    assert len(files) == len(TREE)
+    for f in files:
+        blob = blobs[f"in/{f.relative_path}"]
+        expected = (blob.size, datetime_ns(blob.updated), base64.b64decode(blob.md5_hash).hex())
+        assert (f.size, f.mtime_ns, f.etag) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)), st.integers(0, 9),
+       st.sampled_from(["", "Z", "+00:00", "garbage"]))
+@example(datetime(2026, 11, 23, 20, 14, 4, 481752), 6, "")
+def test_gcs_updated_parser_agrees_with_the_librarys(moment, digits, tail):
+    """Every fraction length GCS may send (0-9 digits, cut to µs) and malformed text: same ns, or same error."""
+    fraction = f".{moment.microsecond:06d}999"[: digits + 1] if digits else ""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0") + fraction + ("Z" if tail == "" else tail)
+
+    def outcome(parse):
+        try:
+            return parse(text)
+        except (ValueError, TypeError) as exc:
+            return type(exc)
+
+    assert outcome(remote_gcs.updated_ns) == outcome(lambda t: datetime_ns(_rfc3339_nanos_to_datetime(t)))
+
+
+def test_gcs_content_tag_is_the_md5_or_else_the_crc32c():
+    assert remote_gcs._content_tag({"md5Hash": "NE/SMj3TPVwFi3zyfeAp6A==", "crc32c": "UloUdw=="}) == \
+        "344fd2323dd33d5c058b7cf27de029e8"
+    assert remote_gcs._content_tag({"md5Hash": None, "crc32c": "UloUdw=="}) == "crc32c:UloUdw=="  # composite objects
+    assert remote_gcs._content_tag({}) is None
 
 
 def test_gcs_check_source_errors(gcs_server, gcs_batch, silent_port, tmp_path):

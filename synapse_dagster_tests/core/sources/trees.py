@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import time
 
 from synapse_dagster.core.sources.files import SourceFile
 
@@ -54,3 +55,13 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def settled(values: list, length: int) -> list:
+    """``values`` once it has ``length`` items (a loaded machine may be slow to run the thread), after a pause
+    that would let a read-ahead that runs further than it should do so."""
+    deadline = time.monotonic() + 10
+    while len(values) < length and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    return list(values)
