@@ -25,13 +25,9 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
     print(f"\n== {title}: {'succeeded' if result.success else 'FAILED'}", file=out)
     figures: dict[str, int] = {}
     if inventory is not None:
-        kept = refused = size = 0
-        for f in inventory.files:
-            refused += bool(f.refused_reason)
-            if not f.set_aside:
-                kept, size = kept + 1, size + f.size
-        print(f"  files listed      : {kept} ({size:,} bytes; {len(inventory.files) - kept - refused} system files "
-              "excluded" + (f"; {refused} refused as unsafe" if refused else "") + ")", file=out)
+        counts = inventory.counts()
+        print(f"  files listed      : {counts.kept} ({counts.bytes:,} bytes; {counts.excluded} system files excluded"
+              + (f"; {counts.refused} refused as unsafe" if counts.refused else "") + ")", file=out)
     if grouping is not None:
         pattern = f" ({grouping.detection.describe()})" if grouping.detection else ""
         print(f"  data units grouped: {len(grouping.units)}{pattern}", file=out)

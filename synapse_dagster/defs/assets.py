@@ -37,7 +37,7 @@ from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, PlanSett
 from synapse_dagster.core.plan.screening import look_at
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.files import FILE_CODEC, SourceError
-from synapse_dagster.core.sources.inventory import Inventory
+from synapse_dagster.core.sources.inventory import Inventory, InventoryTally
 from synapse_dagster.core.sources.roots import SourceRoot, batch_roots, list_roots, read_small
 from synapse_dagster.core.sources.staging import stage_by_root
 from synapse_dagster.core.synapse.bulk_upload import UploadTimeouts
@@ -126,9 +126,12 @@ def source_inventory(step: Step, collection_specs: CollectionSpecs) -> dg.Output
             collection_specs.check_source_specs(pipeline.assets, pipeline.label)
         roots = batch_roots(step.roots(), check_batch_key(step.batch),
                             per_batch_folder=pipeline.batches.mode is BatchMode.FOLDERS)
-        files = step.spill().table("inventory", FILE_CODEC, list_roots(roots, _window(pipeline, step.batch)))
-    inventory = Inventory(batch=step.batch, roots={(r.spec or "*"): r.location.uri for r in roots}, files=files)
-    return dg.Output(inventory, metadata=metadata.source_inventory(files, inventory.roots))
+        tally = InventoryTally()
+        listed = tally.counting(list_roots(roots, _window(pipeline, step.batch)))
+        files = step.spill().table("inventory", FILE_CODEC, listed)
+    inventory = Inventory(batch=step.batch, roots={(r.spec or "*"): r.location.uri for r in roots}, files=files,
+                          tally=tally)
+    return dg.Output(inventory, metadata=metadata.source_inventory(inventory))
 
 
 def _window(pipeline: PipelineConfig, batch: str) -> tuple[int, int] | None:

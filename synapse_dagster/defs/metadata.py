@@ -19,7 +19,7 @@ from synapse_dagster.core.organize.grouping import GroupingResult, IssueKind
 from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.plan.batch_plan import BatchPlan
 from synapse_dagster.core.plan.report import plan_markdown
-from synapse_dagster.core.sources.files import SourceFile
+from synapse_dagster.core.sources.inventory import Inventory
 
 SAMPLE_ROWS = 50
 
@@ -84,30 +84,20 @@ def collection_specs(specs: CollectionSpecs, *, host: str, storage: Mapping[str,
     }
 
 
-def source_inventory(files: Sequence[SourceFile], roots: Mapping[str, str]) -> dict[str, Any]:
-    """One pass over the inventory (a table of any length): counts, bytes, extensions and the first rows."""
-    kept = total = refused = 0
-    extensions: Counter[str] = Counter()
-    sample: list[dict[str, Any]] = []
-    for f in files:
-        if f.refused_reason:
-            refused += 1
-        if f.set_aside:
-            continue
-        kept, total = kept + 1, total + f.size
-        extensions[f.extension or "(none)"] += 1
-        if len(sample) < SAMPLE_ROWS:
-            sample.append({"path": f.relative_path, "bytes": f.size, "spec_source": f.source_spec})
+def source_inventory(inventory: Inventory) -> dict[str, Any]:
+    counts = inventory.counts()
     return {
-        "dagster/row_count": kept,
-        "files": kept,
-        "bytes": total,
-        "size": human_bytes(total),
-        "excluded_system_files": len(files) - kept - refused,
-        "refused_files": refused,
-        "source": dg.MetadataValue.md("\n".join(f"- `{k}`: `{v}`" for k, v in roots.items())),
-        "extensions": dg.MetadataValue.json(dict(extensions.most_common(20))),
-        "sample": table(sample, [("path", "string"), ("bytes", "int"), ("spec_source", "string")]),
+        "dagster/row_count": counts.kept,
+        "files": counts.kept,
+        "bytes": counts.bytes,
+        "size": human_bytes(counts.bytes),
+        "excluded_system_files": counts.excluded,
+        "refused_files": counts.refused,
+        "source": dg.MetadataValue.md("\n".join(f"- `{k}`: `{v}`" for k, v in inventory.roots.items())),
+        "extensions": dg.MetadataValue.json(dict(counts.extensions.most_common(20))),
+        "sample": table(({"path": f.relative_path, "bytes": f.size, "spec_source": f.source_spec}
+                         for f in counts.sample),
+                        [("path", "string"), ("bytes", "int"), ("spec_source", "string")]),
     }
 
 

@@ -4,6 +4,7 @@ from synapse_dagster.core.organize.grouping import Organization, group_files
 from synapse_dagster.core.organize.layouts import Pattern
 from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.sources.files import SourceFile
+from synapse_dagster.core.sources.inventory import Inventory, InventoryTally
 from synapse_dagster.defs.metadata import grouped_data_units, source_inventory
 
 SPECS = CollectionSpecs.from_api({"id": 1, "name": "scans", "file_specifications": [
@@ -18,8 +19,11 @@ FILES = [
 
 
 def test_refused_files_are_counted_apart_from_kept_and_excluded_files():
-    inventory = source_inventory(FILES, {"*": "/b"})
-    assert (inventory["files"], inventory["bytes"], inventory["excluded_system_files"], inventory["refused_files"]) == (
-        1, 10, 1, 2)
+    tally = InventoryTally()
+    listed = list(tally.counting(FILES))
+    for counted in (Inventory("b", {"*": "/b"}, listed, tally), Inventory("b", {"*": "/b"}, FILES)):
+        inventory = source_inventory(counted)
+        assert (inventory["files"], inventory["bytes"], inventory["excluded_system_files"],
+                inventory["refused_files"]) == (1, 10, 1, 2)
     grouped = grouped_data_units(group_files(FILES, SPECS, Organization(Pattern.NESTED)))
     assert (grouped["units"], grouped["excluded_files"], grouped["refused_files"]) == (1, 1, 2)

@@ -18,6 +18,7 @@ from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.sources.listing import list_files, read_bytes
 from synapse_dagster.core.sources.roots import SourceRoot, read_small, source_kind
 from synapse_dagster.core.sources.storage import StorageLookup, resolve_storage_path
+from synapse_dagster.core.tables.row_table import matching
 
 __all__ = ["MAX_SHEET_BYTES", "SheetSettings", "load_sheet", "reserved_paths", "sheet_in_batch"]
 
@@ -33,14 +34,23 @@ class SheetSettings:
 
 
 def sheet_in_batch(settings: SheetSettings, files: Sequence[SourceFile]) -> SourceFile | None:
-    """The batch's own sheet: the configured relative path, or a standard name at the top of the (first) source."""
-    candidates = {f.relative_path: f for f in files if f.source_spec == settings.source_spec and not f.set_aside}
+    """The batch's own sheet: the configured relative path, or a standard name at the top of the (first) source.
+    Only the candidate names are looked up (a query on a batch table), never a map of every file."""
     configured = settings.excel_path
     if configured:
-        return candidates.get(PurePosixPath(configured).as_posix()) if not Path(configured).is_absolute() else None
-    if not settings.discover:
+        if Path(configured).is_absolute():
+            return None
+        names: tuple[str, ...] = (PurePosixPath(configured).as_posix(),)
+    elif settings.discover:
+        names = tuple(STANDARD_METADATA_NAMES)
+    else:
         return None
-    return next((candidates[n] for n in STANDARD_METADATA_NAMES if n in candidates), None)
+    condition = f"relative_path in ({', '.join('?' * len(names))}) and source_spec is ?"
+    found = {f.relative_path: f for f in matching(files, lambda f: f.relative_path in names and
+                                                  f.source_spec == settings.source_spec, condition,
+                                                  (*names, settings.source_spec))
+             if not f.set_aside}
+    return next((found[n] for n in names if n in found), None)
 
 
 def reserved_paths(settings: SheetSettings, files: Sequence[SourceFile], ready_marker: str | None) -> dict[str, str]:

@@ -170,13 +170,15 @@ def group_files(
     check_organization(organization, specs)
     spill = spill or Spill()
     issues = spill.writer("issues", ISSUE_CODEC)
-    placed = _place_all(files, specs, organization, reserved or {}, spill, issues)
+    placed, in_key_order = _place_all(files, specs, organization, reserved or {}, spill, issues)
+    # A nested batch lists in key order already; then only each unit's few rows need sorting, not the table.
+    stream = iter(placed) if in_key_order else placed.ordered("key, sidecar, spec, seq")
     orphans: list[FileIssue] = []
     with spill.writer("units", PLANNED_UNIT_CODEC) as units:
-        for key, rows in groupby(placed.ordered("key, sidecar, spec, seq"), key=itemgetter(0)):
+        for key, rows in groupby(stream, key=itemgetter(0)):
             candidates: dict[str, list[SourceFile]] = {}
             sidecars = []
-            for _, is_sidecar, spec_name, file in rows:
+            for _, is_sidecar, spec_name, file in sorted(rows, key=itemgetter(1, 2)) if in_key_order else rows:
                 if is_sidecar:
                     sidecars.append(file)
                 else:
@@ -192,9 +194,11 @@ def group_files(
 
 
 def _place_all(files: Iterable[SourceFile], specs: CollectionSpecs, organization: Organization,
-               reserved: Mapping[str, str], spill: Spill, issues: TableWriter[FileIssue]) -> RowTable:
-    """Every file either placed (unit key, sidecar or not, spec) in the returned table, or reported in ``issues``."""
+               reserved: Mapping[str, str], spill: Spill, issues: TableWriter[FileIssue]) -> tuple[RowTable, bool]:
+    """Every file either placed (unit key, sidecar or not, spec) in the returned table, or reported in ``issues``;
+    and whether the placements came in key order."""
     names = SpecNames(specs, organization.spec_aliases)
+    last, in_order = "", True
     with spill.writer("placed", PLACED_CODEC) as placed:
         for seq, file in enumerate(files):
             aside = _set_aside(file, reserved)
@@ -208,13 +212,15 @@ def _place_all(files: Iterable[SourceFile], specs: CollectionSpecs, organization
                     issues.append(FileIssue(file.relative_path, IssueKind.UNMATCHED, reason, source_spec=file.source_spec))
                 else:
                     placed.append((key, 1, "", seq, file))
+                    in_order, last = in_order and key >= last, key
                 continue
             key, spec_name, kind, reason = _locate(file, specs, names, organization)
             if spec_name is None:
                 issues.append(FileIssue(file.relative_path, kind, reason, key, file.source_spec))
             else:
                 placed.append((key, 0, spec_name, seq, file))
-    return placed.table
+                in_order, last = in_order and key >= last, key
+    return placed.table, in_order
 
 
 def _assemble(key: str, candidates: dict[str, list[SourceFile]], sidecars: list[SourceFile], specs: CollectionSpecs,
@@ -308,6 +314,8 @@ def _spec_for(
 
 def _sidecar_key(file: SourceFile, organization: Organization, specs: CollectionSpecs) -> tuple[str | None, str] | None:
     """``None`` when the file is no sidecar; else (the unit key it describes or ``None``, reason when ``None``)."""
+    if not organization.sidecars:
+        return None
     parts = _nfc_parts(file)
     name = parts[-1].lower()
     for entry in organization.sidecars:
@@ -339,6 +347,8 @@ def _sidecar_key(file: SourceFile, organization: Organization, specs: Collection
 
 def _nfc_parts(file: SourceFile) -> tuple[str, ...]:
     """The path components that patterns and rules read: NFC, so both spellings of a name key one unit."""
+    if file.relative_path.isascii():
+        return file.parts
     return tuple(nfc(p) for p in file.parts)
 
 

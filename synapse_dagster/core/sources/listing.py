@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from synapse_dagster.core.redaction import redact
-from synapse_dagster.core.sources.files import SourceError, SourceFile, excluded_reason, junk_reason
+from synapse_dagster.core.sources.files import SourceError, SourceFile, excluded_reason, file_from_row, junk_reason
 from synapse_dagster.core.sources.location import SourceLocation
 from synapse_dagster.core.sources.names import refused_name_reason
 from synapse_dagster.core.sources.options import ConnectionOptions
@@ -63,17 +63,10 @@ def list_files(
     with _store_for(location, options, store) as opened:
         items = opened.iter_files(location, recursive=recursive, start_after=start_after) if start_after else \
             opened.iter_files(location, recursive=recursive)
-        for item in items:
-            yield SourceFile(
-                uri=item.uri,
-                relative_path=item.relative,
-                size=item.size,
-                mtime_ns=item.mtime_ns,
-                source_spec=source_spec,
-                excluded_reason=excluded_reason(item.relative),
-                etag=item.etag,
-                refused_reason=item.refused or refused_name_reason(item.relative),
-            )
+        for item in items:  # file_from_row: SourceFile(...) at a third of the cost, in field order
+            yield file_from_row((item.uri, item.relative, item.size, item.mtime_ns, source_spec,
+                                 excluded_reason(item.relative), item.etag,
+                                 item.refused or refused_name_reason(item.relative)))
 
 
 def list_subfolders(

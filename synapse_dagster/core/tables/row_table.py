@@ -77,6 +77,7 @@ class TableWriter(Generic[T]):
         self.pending: list[Row] = []
         self.count = 0
         self.table: RowTable[T] | None = None
+        self.escaped = False  # some name was stored as bytes: reading must turn it back
         self._insert = f"insert into rows values ({', '.join('?' * len(codec.columns))})"
 
     def append(self, item: T) -> None:
@@ -95,6 +96,7 @@ class TableWriter(Generic[T]):
         except UnicodeEncodeError:  # a name that is not UTF-8 (a surrogate escape from the file system)
             self.db.execute("rollback to chunk")  # the rows before the bad one went in already
             self.db.executemany(self._insert, [_storable(row, self.codec.texts) for row in self.pending])
+            self.escaped = True
         self.db.execute("release chunk")
         self.count += len(self.pending)
         self.pending.clear()
@@ -104,7 +106,7 @@ class TableWriter(Generic[T]):
             self._flush()
             self.db.execute("commit")
             self.db.close()
-            self.table = RowTable(self.path, self.codec, self.count, keep=self.keep)
+            self.table = RowTable(self.path, self.codec, self.count, keep=self.keep, escaped=self.escaped)
         return self.table
 
     def __enter__(self) -> TableWriter[T]:
@@ -121,8 +123,9 @@ class RowTable(Sequence[T]):
     """A read-only table of records, optionally filtered by a SQL condition over its columns."""
 
     def __init__(self, path: Path, codec: Codec[T], count: int, where: str = "", params: Row = (),
-                 keep: Any = None) -> None:
+                 keep: Any = None, escaped: bool = False) -> None:
         self.path, self.codec, self.count, self.where_sql, self.params = Path(path), codec, count, where, params
+        self.escaped = escaped
         self._keep = keep  # a temporary spill lives as long as its tables
 
     def __getstate__(self) -> dict[str, Any]:
@@ -130,6 +133,7 @@ class RowTable(Sequence[T]):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _keep=None)
+        self.__dict__.setdefault("escaped", True)
 
     def __len__(self) -> int:
         return self.count
@@ -165,7 +169,8 @@ class RowTable(Sequence[T]):
         joined = f"({self.where_sql}) and ({condition})" if self.where_sql else condition
         with self._connect() as db:
             (count,) = db.execute(f"select count(*) from rows where {joined}", (*self.params, *params)).fetchone()
-        return RowTable(self.path, self.codec, count, joined, (*self.params, *params), keep=self._keep)
+        return RowTable(self.path, self.codec, count, joined, (*self.params, *params), keep=self._keep,
+                        escaped=self.escaped)
 
     def ordered(self, by: str) -> Iterator[T]:
         """Every row, in the order of the SQL ``by`` (columns): the sort runs in SQLite, in bounded memory."""
@@ -195,7 +200,7 @@ class RowTable(Sequence[T]):
         if limit is not None and not self.where_sql:
             where, params, limit = " where rowid > ? and rowid <= ?", (offset, offset + limit), None
         page = "" if limit is None else f" limit {limit} offset {offset}"
-        decode, texts = self.codec.decode, self.codec.texts
+        decode, texts = self.codec.decode, self.codec.texts if self.escaped else ()
         with self._connect() as db:
             cursor = db.execute(f"select {', '.join(self.codec.columns)} from rows{where} order by {order}{page}", params)
             while batch := cursor.fetchmany(FETCH):
