@@ -12,13 +12,13 @@ from __future__ import annotations
 import pickle
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
 
 from synapse_dagster.core.organize.rules import RuleSet
-from synapse_dagster.core.sources.files import FILE_COLUMNS, SourceFile, file_from_row, file_row
+from synapse_dagster.core.sources.files import FILE_CODEC, FILE_COLUMNS, SourceFile, file_from_row, file_row
 from synapse_dagster.core.tables.row_table import Codec, RowTable, Spill, TableWriter, matching
 from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.organize.layouts import Pattern, SpecNames, nfc, place
@@ -118,7 +118,7 @@ def _placed_row(item: tuple) -> tuple:
 
 
 def _placed_from_row(row: tuple) -> tuple:
-    return (row[0], row[1], row[2], file_from_row(row[4:]))
+    return (row[0], row[1], row[2], row[3], file_from_row(row[4:]))
 
 
 PLACED_CODEC = Codec("placed_file", ("key", "sidecar", "spec", "seq", *FILE_COLUMNS), _placed_row, _placed_from_row,
@@ -163,45 +163,77 @@ def group_files(
 ) -> GroupingResult:
     """Group a batch's files into units. ``reserved`` maps relative paths (e.g. the metadata sheet) to a reason.
 
-    Each file is placed (unit key and spec) as the listing streams by, into a table that SQLite then reads back
-    in key order, so units are assembled one at a time and memory stays flat however big the batch. The units
-    and the issues are tables in ``spill`` (a temporary folder by default).
+    Units are assembled one at a time, so memory stays flat however big the batch; the units and the issues are
+    tables in ``spill`` (a temporary folder by default). See :class:`_Grouper` for how.
     """
     check_organization(organization, specs)
     spill = spill or Spill()
-    issues = spill.writer("issues", ISSUE_CODEC)
-    placed, in_key_order = _place_all(files, specs, organization, reserved or {}, spill, issues)
-    # A nested batch lists in key order already; then only each unit's few rows need sorting, not the table.
-    stream = iter(placed) if in_key_order else placed.ordered("key, sidecar, spec, seq")
-    orphans: list[FileIssue] = []
-    with spill.writer("units", PLANNED_UNIT_CODEC) as units:
-        for key, rows in groupby(stream, key=itemgetter(0)):
-            candidates: dict[str, list[SourceFile]] = {}
-            sidecars = []
-            for _, is_sidecar, spec_name, file in sorted(rows, key=itemgetter(1, 2)) if in_key_order else rows:
-                if is_sidecar:
-                    sidecars.append(file)
-                else:
-                    candidates.setdefault(spec_name, []).append(file)
-            if candidates:
-                units.append(_assemble(key, candidates, sidecars, specs, issues))
-            else:
-                orphans += [FileIssue(f.relative_path, IssueKind.METADATA, f"sidecar metadata for unit '{key}', which "
-                                      "has no data files", key, f.source_spec) for f in sidecars]
-    placed.drop()
-    issues.extend(orphans)
-    return GroupingResult(units=units.table, issues=issues.close(), pattern=organization.pattern)
+    if not isinstance(files, Sequence):  # a stream can be read once; a table can be read again
+        files = spill.table("listed", FILE_CODEC, files)
+    grouper = _Grouper(specs, organization, reserved or {}, spill)
+    if organization.pattern not in (Pattern.TYPE_SEPARATED, Pattern.MULTI_PATH):
+        streamed = grouper.streamed(files)
+        if streamed is not None:
+            return streamed
+    return grouper.sorted(files)
 
 
-def _place_all(files: Iterable[SourceFile], specs: CollectionSpecs, organization: Organization,
-               reserved: Mapping[str, str], spill: Spill, issues: TableWriter[FileIssue]) -> tuple[RowTable, bool]:
-    """Every file either placed (unit key, sidecar or not, spec) in the returned table, or reported in ``issues``;
-    and whether the placements came in key order."""
-    names = SpecNames(specs, organization.spec_aliases)
-    last, in_order = "", True
-    with spill.writer("placed", PLACED_CODEC) as placed:
+Placement = tuple[str, int, str, int, SourceFile]  # (unit key, is a sidecar, spec, position in the listing, file)
+
+
+class _Grouper:
+    """Places each file (unit key, spec) as the listing streams by, then assembles units.
+
+    A nested batch is listed in key order, so its units are assembled as the placements stream by
+    (:meth:`streamed`); a batch whose keys come back to an earlier one (type-separated folders, stems across
+    sources) has its placements written to a table that SQLite reads back in key order (:meth:`sorted`).
+    """
+
+    def __init__(self, specs: CollectionSpecs, organization: Organization, reserved: Mapping[str, str],
+                 spill: Spill) -> None:
+        self.specs, self.organization, self.reserved, self.spill = specs, organization, reserved, spill
+        self.names = SpecNames(specs, organization.spec_aliases)
+
+    def streamed(self, files: Sequence[SourceFile]) -> GroupingResult | None:
+        """The grouping if every key came in order, else ``None`` (and nothing written is kept)."""
+        issues, late = self.spill.writer("issues", ISSUE_CODEC), self.spill.writer("late_issues", ISSUE_CODEC)
+        units, orphans = self.spill.writer("units", PLANNED_UNIT_CODEC), []
+        current: str | None = None
+        rows: list[Placement] = []
+        for placement in self._placements(files, issues):
+            if placement[0] != current:
+                if current is not None and placement[0] < current:
+                    for writer in (issues, late, units):
+                        writer.close().drop()
+                    return None
+                if current is not None:
+                    self._add(current, sorted(rows, key=itemgetter(1, 2)), units, late, orphans)
+                current, rows = placement[0], []
+            rows.append(placement)
+        if current is not None:
+            self._add(current, sorted(rows, key=itemgetter(1, 2)), units, late, orphans)
+        late_issues = late.close()
+        issues.extend(late_issues)  # candidates of ambiguous units come after the files' own issues, as sorted
+        late_issues.drop()
+        issues.extend(orphans)
+        return GroupingResult(units=units.close(), issues=issues.close(), pattern=self.organization.pattern)
+
+    def sorted(self, files: Sequence[SourceFile]) -> GroupingResult:
+        issues = self.spill.writer("issues", ISSUE_CODEC)
+        placed = self.spill.table("placed", PLACED_CODEC, self._placements(files, issues))
+        orphans: list[FileIssue] = []
+        with self.spill.writer("units", PLANNED_UNIT_CODEC) as units:
+            for key, rows in groupby(placed.ordered("key, sidecar, spec, seq"), key=itemgetter(0)):
+                self._add(key, rows, units, issues, orphans)
+        placed.drop()
+        issues.extend(orphans)
+        return GroupingResult(units=units.table, issues=issues.close(), pattern=self.organization.pattern)
+
+    def _placements(self, files: Iterable[SourceFile], issues: TableWriter[FileIssue]) -> Iterator[Placement]:
+        """Every file either placed (yielded) or reported in ``issues``."""
+        specs, organization = self.specs, self.organization
         for seq, file in enumerate(files):
-            aside = _set_aside(file, reserved)
+            aside = _set_aside(file, self.reserved)
             if aside is not None:
                 issues.append(aside)
                 continue
@@ -211,16 +243,29 @@ def _place_all(files: Iterable[SourceFile], specs: CollectionSpecs, organization
                 if key is None:
                     issues.append(FileIssue(file.relative_path, IssueKind.UNMATCHED, reason, source_spec=file.source_spec))
                 else:
-                    placed.append((key, 1, "", seq, file))
-                    in_order, last = in_order and key >= last, key
+                    yield (key, 1, "", seq, file)
                 continue
-            key, spec_name, kind, reason = _locate(file, specs, names, organization)
+            key, spec_name, kind, reason = _locate(file, specs, self.names, organization)
             if spec_name is None:
                 issues.append(FileIssue(file.relative_path, kind, reason, key, file.source_spec))
             else:
-                placed.append((key, 0, spec_name, seq, file))
-                in_order, last = in_order and key >= last, key
-    return placed.table, in_order
+                yield (key, 0, spec_name, seq, file)
+
+    def _add(self, key: str, rows: Iterable[Placement], units: TableWriter[PlannedUnit],
+             issues: TableWriter[FileIssue], orphans: list[FileIssue]) -> None:
+        """One key's placements (sidecars, then specs in order) as a unit, or as orphaned sidecars."""
+        candidates: dict[str, list[SourceFile]] = {}
+        sidecars = []
+        for _, is_sidecar, spec_name, _, file in rows:
+            if is_sidecar:
+                sidecars.append(file)
+            else:
+                candidates.setdefault(spec_name, []).append(file)
+        if candidates:
+            units.append(_assemble(key, candidates, sidecars, self.specs, issues))
+        else:
+            orphans += [FileIssue(f.relative_path, IssueKind.METADATA, f"sidecar metadata for unit '{key}', which "
+                                  "has no data files", key, f.source_spec) for f in sidecars]
 
 
 def _assemble(key: str, candidates: dict[str, list[SourceFile]], sidecars: list[SourceFile], specs: CollectionSpecs,

@@ -151,3 +151,25 @@ def test_every_listed_file_lands_in_exactly_one_place(images, labels, refuse):
         result = group_files(sourced, SPECS, Organization(Pattern.MULTI_PATH))
         check(result, sourced)
         check_joins(result, Pattern.MULTI_PATH)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(images=trees(), labels=trees(), shuffled=st.booleans())
+def test_grouping_as_the_listing_streams_equals_grouping_by_a_sort(images, labels, shuffled):
+    """The streamed path (keys in order) must give exactly what the sorted path gives, or give way to it."""
+    from synapse_dagster.core.organize.grouping import _Grouper
+    from synapse_dagster.core.tables.row_table import Spill
+
+    with tempfile.TemporaryDirectory(prefix="grouping-props-") as folder:
+        root = Path(folder)
+        make(root / "images", images)
+        make(root / "labels", labels)
+        files = listed(root)
+        if shuffled:
+            files = files[::-1]
+        for organization in ORGANIZATIONS:
+            grouper = _Grouper(SPECS, organization, {}, Spill())
+            streamed, by_sort = grouper.streamed(files), grouper.sorted(files)
+            if streamed is not None:
+                assert list(streamed.units) == list(by_sort.units)
+                assert list(streamed.issues) == list(by_sort.issues)
