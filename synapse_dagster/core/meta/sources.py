@@ -58,12 +58,14 @@ def _directory(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
 
 @meta_source("path")
 def _path(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
-    yield SourceValues("path", "path_regex", regex_values(recipe.path_regex, [f.relative_path for f in unit.files]))
+    if recipe.path_regex:
+        yield SourceValues("path", "path_regex", regex_values(recipe.path_regex, [f.relative_path for f in unit.files]))
 
 
 @meta_source("filename")
 def _filename(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
-    yield SourceValues("filename", "filename_regex", regex_values(recipe.filename_regex, [f.name for f in unit.files]))
+    if recipe.filename_regex:
+        yield SourceValues("filename", "filename_regex", regex_values(recipe.filename_regex, [f.name for f in unit.files]))
 
 
 @meta_source("sheet")

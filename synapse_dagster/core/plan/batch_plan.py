@@ -23,7 +23,7 @@ from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.meta.merge import build_unit_meta, render_dataset_key
 from synapse_dagster.core.meta.sidecars import read_sidecar
 from synapse_dagster.core.meta.sources import MetaRecipe, UnitFacts, unit_sources
-from synapse_dagster.core.meta.validation import MetaValidator, compiled
+from synapse_dagster.core.meta.validation import compiled
 from synapse_dagster.core.plan.content import WARN, ContentPolicy
 from synapse_dagster.core.plan.screening import FileLook
 
@@ -109,10 +109,9 @@ class BatchPlan:
         return Counter(p.kind for u in self.units for p in u.problems)
 
 
-def ordered_files(unit: PlannedUnit, specs: CollectionSpecs) -> list[SourceFile]:
-    """The unit's files, primary spec first, then in the collection's spec order."""
-    order = sorted(specs.specs, key=lambda s: not s.is_primary)
-    return [unit.files[s.name] for s in order if s.name in unit.files]
+def spec_order(specs: CollectionSpecs) -> tuple[str, ...]:
+    """Primary spec first, then the collection's order: the order of a unit's files."""
+    return tuple(s.name for s in sorted(specs.specs, key=lambda s: not s.is_primary))
 
 
 @dataclass(frozen=True)
@@ -171,14 +170,14 @@ def plan_batch(
     """Attach meta to each grouped unit and collect every problem; reads only sidecars and (``look``) data files.
     Units stream from the grouping's table to the plan's (in ``spill``), one at a time."""
     spill = spill or Spill()
-    rows, validator = _SheetMatches(sheet), compiled(specs.meta_schema)
-    units = spill.table("plan", UNIT_PLAN_CODEC, (_plan_unit(grouped, specs, batch, settings, rows, access, validator)
-                                                  for grouped in grouping.units))
+    rows = _SheetMatches(sheet)
+    planner = _Planner(specs, batch, settings, rows, access)
+    units = spill.table("plan", UNIT_PLAN_CODEC, map(planner.plan, grouping.units))
     units = _flag_duplicate_dataset_keys(units, spill)
     return BatchPlan(
         batch=batch,
         units=units,
-        file_issues=list(grouping.issues),
+        file_issues=grouping.issues,
         metadata_file=sheet.path if sheet else None,
         sheet_rows_without_unit=rows.unmatched(),
         sheet_duplicate_keys=list(sheet.duplicate_keys) if sheet else [],
@@ -189,26 +188,34 @@ def plan_batch(
     )
 
 
-def _plan_unit(
-    grouped: PlannedUnit, specs: CollectionSpecs, batch: str, settings: PlanSettings, rows: _SheetMatches,
-    access: FileAccess, validator: MetaValidator,
-) -> UnitPlan:
-    dataset_key = render_dataset_key(settings.dataset_key_template, pipeline=settings.pipeline, batch=batch,
-                                     group_key=grouped.group_key)
-    problems = list(grouped.problems)
-    sidecars = _read_sidecars(grouped, access, problems)
-    row, row_problems = rows.row(grouped.group_key)
-    facts = UnitFacts(grouped.group_key, ordered_files(grouped, specs), row,
-                      rows.sheet.name if rows.sheet else None, sidecars)
-    built = build_unit_meta(unit_sources(settings.recipe, facts), dataset_key=dataset_key, schema=specs.meta_schema,
-                            precedence=settings.recipe.precedence)
-    problems += [Problem(ProblemKind.INVALID_META, p) for p in row_problems + built.problems]
-    if not built.problems and not row_problems:  # without its sheet row the schema's complaints would mislead
-        problems += [Problem(ProblemKind.INVALID_META, e) for e in validator.errors(built.meta)]
-    files = _FileProblems(specs, settings, access.look)
-    problems += files.of(grouped)
-    return UnitPlan(group_key=grouped.group_key, dataset_key=dataset_key, files=dict(grouped.files), meta=built.meta,
-                    provenance=built.provenance, problems=problems, notes=built.notes + files.notes)
+class _Planner:
+    """What planning a batch's units shares: the settings, the spec order, the compiled schema, the sheet."""
+
+    def __init__(self, specs: CollectionSpecs, batch: str, settings: PlanSettings, rows: _SheetMatches,
+                 access: FileAccess) -> None:
+        self.specs, self.batch, self.settings, self.rows, self.access = specs, batch, settings, rows, access
+        self.order = spec_order(specs)
+        self.validator = compiled(specs.meta_schema)
+        self.files = _FileProblems(specs, settings, access.look)
+
+    def plan(self, grouped: PlannedUnit) -> UnitPlan:
+        settings, rows = self.settings, self.rows
+        dataset_key = render_dataset_key(settings.dataset_key_template, pipeline=settings.pipeline, batch=self.batch,
+                                         group_key=grouped.group_key)
+        problems = list(grouped.problems)
+        sidecars = _read_sidecars(grouped, self.access, problems)
+        row, row_problems = rows.row(grouped.group_key)
+        facts = UnitFacts(grouped.group_key, [grouped.files[s] for s in self.order if s in grouped.files], row,
+                          rows.sheet.name if rows.sheet else None, sidecars)
+        built = build_unit_meta(unit_sources(settings.recipe, facts), dataset_key=dataset_key,
+                                schema=self.specs.meta_schema, precedence=settings.recipe.precedence)
+        problems += [Problem(ProblemKind.INVALID_META, p) for p in row_problems + built.problems]
+        if not built.problems and not row_problems:  # without its sheet row the schema's complaints would mislead
+            problems += [Problem(ProblemKind.INVALID_META, e) for e in self.validator.errors(built.meta)]
+        file_problems, notes = self.files.of(grouped)
+        return UnitPlan(group_key=grouped.group_key, dataset_key=dataset_key, files=dict(grouped.files),
+                        meta=built.meta, provenance=built.provenance, problems=problems + file_problems,
+                        notes=built.notes + notes)
 
 
 def _read_sidecars(grouped: PlannedUnit, access: FileAccess, problems: list[Problem]) -> list[tuple[str, dict[str, Any]]]:
@@ -228,21 +235,24 @@ class _FileProblems:
     def __init__(self, specs: CollectionSpecs, settings: PlanSettings, look: Callable[[SourceFile], FileLook] | None):
         self.required = {s.name for s in specs.required}
         self.settings, self.look = settings, look
-        self.notes: list[str] = []
 
-    def of(self, grouped: PlannedUnit) -> list[Problem]:
-        problems = []
+    def of(self, grouped: PlannedUnit) -> tuple[list[Problem], list[str]]:
+        """(problems, notes) of the unit's files."""
+        limit = self.settings.max_file_bytes
+        if self.look is None and (limit is None or all(f.size <= limit for f in grouped.files.values())):
+            return [], []
+        problems: list[Problem] = []
+        notes: list[str] = []
         for spec_name, file in sorted(grouped.files.items()):
             what = f"file {file.relative_path} ({spec_name})"
-            limit = self.settings.max_file_bytes
             if limit is not None and file.size > limit:
                 problems.append(Problem(ProblemKind.FILE_TOO_LARGE, f"{what} is {file.size / 2**20:.1f} MiB, over the "
                                         f"{limit / 2**20:.0f} MiB limit (max_file_size_mb)"))
             if self.look is not None and grouped.is_complete:
-                problems += self._looked(what, spec_name, self.look(file))
-        return problems
+                problems += self._looked(what, spec_name, self.look(file), notes)
+        return problems, notes
 
-    def _looked(self, what: str, spec_name: str, look: FileLook) -> list[Problem]:
+    def _looked(self, what: str, spec_name: str, look: FileLook, notes: list[str]) -> list[Problem]:
         if look.unreadable:
             return [Problem(ProblemKind.UNREADABLE_FILE, f"{what} {look.unreadable}")]
         if look.unsafe:
@@ -251,7 +261,7 @@ class _FileProblems:
             return []
         which = "required" if spec_name in self.required else "optional"
         if self.settings.content_policy.for_spec(spec_name in self.required) == WARN:
-            self.notes.append(f"{what} {look.content}; uploaded anyway (content_policy.{which}: warn)")
+            notes.append(f"{what} {look.content}; uploaded anyway (content_policy.{which}: warn)")
             return []
         return [Problem(ProblemKind.BAD_CONTENT, f"{what} {look.content}; fix or replace it (or set "
                         f"content_policy.{which}: warn to upload it anyway)")]

@@ -115,8 +115,9 @@ class _Walk:
             yield _refused(prefix.rstrip("/"), directory, f"is a folder that cannot be listed ({exc.strerror or exc}); "
                            "fix its permissions")
             return
+        base = directory if directory.endswith("/") else f"{directory}/"  # os.path.join costs more than the stat
         for name in entries:
-            path = os.path.join(directory, name)
+            path = f"{base}{name}"
             listed = self.entry(path, f"{prefix}{name}", here.via_link)
             if isinstance(listed, _Folder):
                 names.append(name)
@@ -185,7 +186,7 @@ class _Folder(NamedTuple):
 def _subfolders(parent: _Folder, names: list[str], links: dict[str, str]) -> Iterator[_Folder]:
     for name in names:
         target = links.get(name)
-        yield _Folder(target or os.path.join(parent.path, name), f"{parent.prefix}{name}/", parent.via_link or bool(target))
+        yield _Folder(target or f"{parent.path.rstrip('/')}/{name}", f"{parent.prefix}{name}/", parent.via_link or bool(target))
 
 
 def _folder_id(st: os.stat_result) -> int:
