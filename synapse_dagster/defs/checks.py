@@ -15,7 +15,7 @@ import dagster as dg
 from synapse_dagster.config.models import PipelineConfig
 from synapse_dagster.core.deliver.creation import CollisionPolicy, CreationReport, UnitStatus
 from synapse_dagster.core.plan.batch_plan import BatchPlan
-from synapse_dagster.core.plan.gates import GATES, evaluate_gates
+from synapse_dagster.core.plan.gates import GATES, evaluate_gate
 from synapse_dagster.core.synapse.errors import explain_write_refusal
 
 ALL_CREATED_CHECK = "all_valid_units_created"
@@ -43,11 +43,11 @@ class Check:
 
 def _gate(name: str) -> Judge:
     def judge(pipeline: PipelineConfig, plan: BatchPlan, inputs: Mapping[str, Any]) -> Verdict:
-        gate = next(g for g in evaluate_gates(plan, pipeline.max_invalid_fraction) if g.name == name)
+        gate = evaluate_gate(plan, name, pipeline.max_invalid_fraction)
         failing_softly = not (gate.passed or gate.blocking_failure)
         severity = dg.AssetCheckSeverity.WARN if failing_softly else dg.AssetCheckSeverity.ERROR
         return Verdict(gate.passed, severity, gate.description,
-                       {"held_back_units": len(gate.held_back), "units": ", ".join(gate.held_back[:50]) or "none"})
+                       {"held_back_units": gate.held_back_count, "units": ", ".join(gate.held_back) or "none"})
 
     return judge
 

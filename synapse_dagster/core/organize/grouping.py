@@ -19,7 +19,7 @@ from operator import itemgetter
 
 from synapse_dagster.core.organize.rules import RuleSet
 from synapse_dagster.core.sources.files import FILE_CODEC, FILE_COLUMNS, SourceFile, file_from_row, file_row
-from synapse_dagster.core.tables.row_table import Codec, RowTable, Spill, TableWriter, matching
+from synapse_dagster.core.tables.row_table import Codec, RowTable, Spill, TableWriter, column_counts, matching
 from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.organize.layouts import Pattern, SpecNames, nfc, place
 from synapse_dagster.core.problems import Problem, ProblemKind
@@ -87,9 +87,7 @@ class GroupingResult:
         return matching(self.units, lambda u: not u.is_complete, "complete = 0")
 
     def issue_counts(self) -> Counter[str]:
-        if isinstance(self.issues, RowTable):
-            return Counter(self.issues.values("kind"))
-        return Counter(i.kind for i in self.issues)
+        return column_counts(self.issues, "kind", lambda i: i.kind)
 
     def sidecar_count(self) -> int:
         if isinstance(self.units, RowTable):

@@ -8,9 +8,12 @@ itself is probably wrong: a wrong pattern, a wrong sheet, the wrong collection.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 
-from synapse_dagster.core.plan.batch_plan import BatchPlan
+from synapse_dagster.core.plan.batch_plan import BatchPlan, UnitPlan
+from synapse_dagster.core.tables.row_table import RowTable
 from synapse_dagster.core.problems import ProblemKind
 
 
@@ -45,33 +48,50 @@ class GateResult:
     passed: bool
     blocking_failure: bool  # True: the batch must not upload
     description: str
-    held_back: list[str]  # group keys
+    held_back: list[str]  # group keys, the first HELD_BACK_SHOWN of them
+    held_back_count: int = 0
+
+
+HELD_BACK_SHOWN = 50
 
 
 def evaluate_gates(plan: BatchPlan, max_invalid_fraction: float) -> list[GateResult]:
-    return [_kind_gate(plan, gate, max_invalid_fraction) if gate.kinds else _uploadable(plan, max_invalid_fraction)
-            for gate in GATES]
+    return [evaluate_gate(plan, gate.name, max_invalid_fraction) for gate in GATES]
+
+
+def evaluate_gate(plan: BatchPlan, name: str, max_invalid_fraction: float) -> GateResult:
+    gate = next(g for g in GATES if g.name == name)
+    return _kind_gate(plan, gate, max_invalid_fraction) if gate.kinds else _uploadable(plan, max_invalid_fraction)
+
+
+def _first_keys(units: Sequence[UnitPlan]) -> list[str]:
+    """The group keys of the first units, read without decoding a whole batch table."""
+    if isinstance(units, RowTable):
+        return list(islice(units.values("group_key"), HELD_BACK_SHOWN))
+    return [u.group_key for u in units[:HELD_BACK_SHOWN]]
 
 
 def _kind_gate(plan: BatchPlan, gate: Gate, max_invalid_fraction: float) -> GateResult:
     total = len(plan.units)
-    bad = [u.group_key for u in plan.units_with(gate.kinds)]
+    bad = plan.units_with(gate.kinds)
     if not bad:
         return GateResult(gate.name, True, False, f"all {total} units pass", [])
     share = len(bad) / total
     over = share > max_invalid_fraction
     verdict = "; the batch is blocked" if over else "; they are quarantined, the rest goes on"
-    return GateResult(gate.name, False, over,
-                      f"{len(bad)} of {total} units held back ({share:.0%}, limit {max_invalid_fraction:.0%}){verdict}", bad)
+    return GateResult(gate.name, False, over, f"{len(bad)} of {total} units held back ({share:.0%}, limit "
+                      f"{max_invalid_fraction:.0%}){verdict}", _first_keys(bad), len(bad))
 
 
 def _uploadable(plan: BatchPlan, max_invalid_fraction: float) -> GateResult:
     total = len(plan.units)
     share = plan.invalid_fraction
-    held_back = [u.group_key for u in plan.invalid_units]
-    if not plan.valid_units:
+    invalid = plan.invalid_units
+    held_back, count = _first_keys(invalid), len(invalid)
+    valid = len(plan.valid_units)
+    if not valid:
         reason = "the batch holds no data units" if not total else f"none of the {total} units is valid"
-        return GateResult(UPLOADABLE, False, True, reason, held_back)
+        return GateResult(UPLOADABLE, False, True, reason, held_back, count)
     ok = share <= max_invalid_fraction
-    return GateResult(UPLOADABLE, ok, not ok, f"{len(plan.valid_units)} of {total} units valid ({share:.0%} held back, "
-                      f"limit {max_invalid_fraction:.0%})", held_back)
+    return GateResult(UPLOADABLE, ok, not ok, f"{valid} of {total} units valid ({share:.0%} held back, "
+                      f"limit {max_invalid_fraction:.0%})", held_back, count)

@@ -6,9 +6,8 @@ shows it readably as it is.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from synapse_dagster.core.plan.batch_plan import BatchPlan, UnitPlan
+from synapse_dagster.core.tables.row_table import column_counts
 
 
 def _cell(text: object) -> str:
@@ -41,7 +40,7 @@ def plan_markdown(plan: BatchPlan, *, unit_limit: int = 50, issue_limit: int = 1
     counts = plan.problem_counts()
     if counts:
         lines += ["| problem | units |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in counts.most_common()] + [""]
-    issues = Counter(i.kind for i in plan.file_issues)
+    issues = column_counts(plan.file_issues, "kind", lambda i: i.kind)
     if issues:
         lines += ["**Files not in units:** " + ", ".join(f"{k} {v}" for k, v in issues.most_common()), ""]
         lines += ["| file | kind | reason |", "|---|---|---|"]

@@ -10,6 +10,7 @@ and filtered by a few columns; SQLite does all three in flat memory (see the REA
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 import shutil
 import sqlite3
 import tempfile
@@ -219,6 +220,13 @@ def matching(items: Sequence[T], keep: Callable[[T], bool], condition: str, para
     if isinstance(items, RowTable):
         return items.where(condition, params)
     return [item for item in items if keep(item)]
+
+
+def column_counts(items: Sequence[T], column: str, value: Callable[[T], Any]) -> Counter[Any]:
+    """How often each value of ``column`` occurs: read from the table without decoding rows, or from a list."""
+    if isinstance(items, RowTable):
+        return Counter(items.values(column))
+    return Counter(value(item) for item in items)
 
 
 class _Reading:
