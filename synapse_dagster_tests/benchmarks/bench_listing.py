@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from synapse_dagster_tests.benchmarks.table import Figure, Row, print_table
+
 MODULE = "synapse_dagster_tests.benchmarks.bench_listing"
 S3_PORT = 8333  # weed mini's fixed S3 port
 KEY, SECRET, BUCKET = "bench", "bench-secret", "listing"
@@ -105,12 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args.child)
         return 0
+    print_table(rows(args.objects))
+    return 0
+
+
+def rows(objects: int = 100_000) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-listing-") as tmp:
         server = start_seaweed(Path(tmp))
         try:
             started = time.perf_counter()
-            populate(args.objects)
-            print(f"put {args.objects:,} objects in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            populate(objects)
+            print(f"put {objects:,} objects in {time.perf_counter() - started:.0f} s", file=sys.stderr)
             runs = {"bare": [], "listing": []}
             for _ in range(2):
                 for task in runs:
@@ -119,14 +126,12 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.wait(30)
     best = {task: min(r, key=lambda row: row["wall_s"]) for task, r in runs.items()}
-    assert best["bare"]["count"] == best["listing"]["count"] == args.objects, best
-    print(f"\nlisting {args.objects:,} S3 objects (SeaweedFS)")
-    print(f"{'':40} {'objects/s':>10} {'x baseline':>10} {'client CPU s':>13} {'peak RSS MB':>12}")
-    for label, task in (("bare list_objects_v2 paginator (baseline)", "bare"), ("list_files", "listing")):
-        row = best[task]
-        print(f"{label:40} {args.objects / row['wall_s']:10,.0f} {best['bare']['wall_s'] / row['wall_s']:10.2f} "
-              f"{row['cpu_s']:13.1f} {row['peak_kb'] / 1024:12.0f}")
-    return 0
+    assert best["bare"]["count"] == best["listing"]["count"] == objects, best
+    mine, bare = best["listing"], best["bare"]
+    return [Row(f"listing {objects:,} S3 objects (SeaweedFS)", "list_files", "bare list_objects_v2 paginator",
+                wall=Figure(mine["wall_s"], bare["wall_s"], "s"), cpu=Figure(mine["cpu_s"], bare["cpu_s"], "s"),
+                rss=Figure(mine["peak_kb"] / 1024, bare["peak_kb"] / 1024, "MB"),
+                detail=f"best of 2 by wall; {objects / mine['wall_s']:,.0f} vs {objects / bare['wall_s']:,.0f} objects/s")]
 
 
 if __name__ == "__main__":
