@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -75,6 +76,8 @@ class Run:
     peak_mb: float = 0.0
     sandbox_cpu_s: float = 0.0
     failed: str | None = None
+    requests: int = 0    # API and storage requests the sandbox served
+    data_files: int = 0  # DataFiles it holds: 2 per unit, unless a contender uploaded something twice
     inner: dict = field(default_factory=dict)  # what the ceiling client reports about its own timed part
 
 
@@ -142,6 +145,12 @@ def fresh_sandbox(batch: Batch, run_dir: Path) -> Iterator[tuple[str, str, int]]
 def process_cpu_s(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def sandbox_stats(url: str, token: str) -> dict:
+    request = urllib.request.Request(f"{url}/_sandbox/stats", headers={"Synapse-Access-Token": f"Token {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def delivered(url: str, token: str, batch: Batch) -> str | None:
@@ -237,6 +246,8 @@ def run_once(contender: str, batch: Batch, work: Path, index: int) -> Run:
             if code != 0:
                 run.failed = f"exit {code}: {_last_line(log)} (log: {log})"
             else:
+                stats = sandbox_stats(url, token)  # before the check's own listing requests
+                run.requests, run.data_files = sum(stats["requests"].values()), stats["counts"]["data_files"]
                 run.failed = delivered(url, token, batch)
             if contender == "ceiling" and not run.failed:
                 run.inner = json.loads(log.read_text().strip().splitlines()[-1])
@@ -260,7 +271,8 @@ def measure(batch: Batch, work: Path, repeats: int = 2) -> dict[str, list[Run]]:
             run = run_once(contender, batch, work, repeat * len(CONTENDERS) + len(runs[contender]))
             runs[contender].append(run)
             state = f"FAILED: {run.failed}" if run.failed else (
-                f"{run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU, {run.peak_mb:.0f} MB, sandbox {run.sandbox_cpu_s:.1f} s CPU")
+                f"{run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU, {run.peak_mb:.0f} MB; sandbox {run.sandbox_cpu_s:.1f} s "
+                f"CPU, {run.requests:,} requests, {run.data_files:,} data files")
             print(f"  {batch.units:,} units, {LABELS[contender]} run {repeat + 1}: {state}", file=sys.stderr, flush=True)
     return runs
 
@@ -282,7 +294,13 @@ def contender_row(topic: str, contender: str, mine: Run | str, base: Run | str, 
                wall=Figure(mine.wall_s, base.wall_s, "s"), cpu=Figure(mine.cpu_s, base.cpu_s, "s"),
                rss=Figure(mine.peak_mb, base.peak_mb, "MB"),
                detail=f"best of {repeats} by wall; {units / mine.wall_s:,.0f} vs {units / base.wall_s:,.0f} units/s; "
-                      f"sandbox CPU {mine.sandbox_cpu_s:.1f} s vs {base.sandbox_cpu_s:.1f} s")
+                      f"sandbox CPU {mine.sandbox_cpu_s:.1f} s vs {base.sandbox_cpu_s:.1f} s"
+                      + _extra_files(mine, units))
+
+
+def _extra_files(run: Run, units: int) -> str:
+    """Said when a contender left more DataFiles than the units need (it uploaded files twice)."""
+    return f"; {run.data_files:,} data files for {2 * units:,} files" if run.data_files != 2 * units else ""
 
 
 def ceiling_row(topic: str, ceiling: Run | str, base: Run | str, units: int, repeats: int) -> Row:
@@ -290,11 +308,12 @@ def ceiling_row(topic: str, ceiling: Run | str, base: Run | str, units: int, rep
     if isinstance(ceiling, str) or isinstance(base, str):
         return failed_row(topic, LABELS["ceiling"], LABELS["bare"], ceiling if isinstance(ceiling, str) else base)
     inner = ceiling.inner
+    most, bare = units / inner["wall_s"], units / base.wall_s
     return Row(topic, LABELS["ceiling"], LABELS["bare"],
                wall=Figure(inner["wall_s"], base.wall_s, "s"), cpu=Figure(inner["client_cpu_s"], base.cpu_s, "s"),
-               detail=f"best of {repeats}; the sandbox takes {units / inner['wall_s']:,.0f} units/s using "
-                      f"{inner['sandbox_cpu_s']:.1f} s of its own CPU ({inner['sandbox_cpu_s'] / inner['wall_s']:.0%} "
-                      f"of a core); timed part only: bytes pre-read, no interpreter start")
+               detail=f"best of {repeats}; the sandbox takes {most:,.0f} units/s using {inner['sandbox_cpu_s']:.1f} s "
+                      f"of its own CPU ({inner['sandbox_cpu_s'] / inner['wall_s']:.0%} of a core); the bare script "
+                      f"reached {bare / most:.0%} of that; timed part only: bytes pre-read, no interpreter start")
 
 
 def rows_for(units: int, runs: dict[str, list[Run]], repeats: int) -> list[Row]:
