@@ -143,11 +143,13 @@ def fresh_sandbox(batch: Batch, run_dir: Path) -> Iterator[tuple[str, str, int]]
 
 
 def process_cpu_s(pid: int) -> float:
+    """User + system CPU of a running process (the sandbox), from /proc, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def sandbox_stats(url: str, token: str) -> dict:
+    """The sandbox's control panel: requests per route and records per kind since it started."""
     request = urllib.request.Request(f"{url}/_sandbox/stats", headers={"Synapse-Access-Token": f"Token {token}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
@@ -173,6 +175,7 @@ def delivered(url: str, token: str, batch: Batch) -> str | None:
 
 
 def command(contender: str, batch: Batch, run_dir: Path, sandbox_pid: int) -> list[str]:
+    """Each contender as its user starts it: a script run by Python, or the CLI (its console script's module)."""
     python = sys.executable
     return {
         "bare": [python, str(CLIENTS / "bare_sdk_script.py"), str(batch.folder), str(COLLECTION)],
