@@ -16,7 +16,8 @@ run so nothing is "already uploaded":
   takes at most, with the sandbox's own CPU.
 
 Wall time is from spawn to exit; client CPU (user + sys) and peak RSS are the contender's process tree's, from
-``wait4`` on that child alone (the sandbox is another child and is not counted). Runs interleave (a, b, c, d,
+``wait4`` on that child alone, in a small launcher (``measured.py``: a child of a big process would report the
+parent's RSS as its own); the sandbox is another process and is not counted. Runs interleave (a, b, c, d,
 a, b, c, d) and each row shows the faster of a contender's two runs. After every run the sandbox is asked
 through the real ``BackendClient`` what landed: exactly N units, each with its two files and their checksums.
 A run that delivered less, or exited non-zero, makes its row a failed row.
@@ -31,11 +32,11 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import zlib
@@ -214,21 +215,23 @@ def prepare_project(batch: Batch, run_dir: Path, env: dict[str, str]) -> dict[st
     return env
 
 
-def run_child(argv: list[str], env: dict[str, str], cwd: Path, log: Path, timeout_s: float) -> tuple[int, float, object]:
-    """Spawn, wait with ``wait4`` (that child's own tree's CPU and peak RSS), kill it past ``timeout_s``."""
+def run_child(argv: list[str], env: dict[str, str], cwd: Path, log: Path, timeout_s: float) -> dict:
+    """Run ``argv`` under ``measured.py`` (its wall, CPU and peak RSS, untouched by this process's size); its whole
+    session is killed past ``timeout_s``."""
+    figures = log.with_suffix(".figures.json")
+    launcher = [sys.executable, "-I", "-S", str(CLIENTS / "measured.py"), str(figures)]
     with open(log, "wb") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    timer = threading.Timer(timeout_s, process.kill)
-    timer.start()
+        process = subprocess.Popen(launcher + argv, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        _pid, status, usage = os.wait4(process.pid, 0)
-    finally:
-        timer.cancel()
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, wall, usage
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return {"exit": f"killed after {timeout_s:.0f} s"}
+    if not figures.is_file():
+        return {"exit": f"the launcher exited {process.returncode} without figures"}
+    return json.loads(figures.read_text())
 
 
 def run_once(contender: str, batch: Batch, work: Path, index: int) -> Run:
@@ -242,12 +245,12 @@ def run_once(contender: str, batch: Batch, work: Path, index: int) -> Run:
                 env = prepare_project(batch, run_dir, env)
             log = run_dir / "output.log"
             server0 = process_cpu_s(pid)
-            code, wall, usage = run_child(command(contender, batch, run_dir, pid), env, run_dir, log,
-                                          timeout_s=300 + batch.units * 0.5)
-            run = Run(contender, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+            done = run_child(command(contender, batch, run_dir, pid), env, run_dir, log,
+                             timeout_s=300 + batch.units * 0.5)
+            run = Run(contender, done.get("wall_s", 0.0), done.get("cpu_s", 0.0), done.get("peak_kb", 0) / 1024,
                       process_cpu_s(pid) - server0)
-            if code != 0:
-                run.failed = f"exit {code}: {_last_line(log)} (log: {log})"
+            if done["exit"] != 0:
+                run.failed = f"exit {done['exit']}: {_last_line(log)} (log: {log})"
             else:
                 stats = sandbox_stats(url, token)  # before the check's own listing requests
                 run.requests, run.data_files = sum(stats["requests"].values()), stats["counts"]["data_files"]
