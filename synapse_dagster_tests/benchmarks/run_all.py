@@ -32,6 +32,9 @@ BENCHES: dict[str, tuple[str, dict, dict]] = {
                {"batches": 20, "objects_per_batch": 10, "repeats": 2}),
     "reconcile": ("bench_reconcile", {"units": 100_000}, {"units": 1000}),
 }
+# the long ones last, so a run stopped early has reported the others (each bench's rows also go to stderr as
+# it ends); the table keeps BENCHES' order
+RUN_ORDER = ("delivery", "sensor", "reconcile", "listing", "planning")
 LISTING_PORT = 8333  # bench_listing's S3_PORT: weed mini's fixed S3 port
 
 
@@ -77,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps([dataclasses.asdict(r) for r in measure_one(args.one, args.smoke)]))
         return 0
-    rows: list[Row] = []
-    for name in BENCHES:
+    found: dict[str, list[Row]] = {}
+    for name in RUN_ORDER:
         started = time.perf_counter()
         print(f"== {name}", file=sys.stderr, flush=True)
-        rows += run_one(name, args.smoke)
+        found[name] = run_one(name, args.smoke)
+        print_table(found[name], out=sys.stderr)
         print(f"== {name} took {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    rows = [row for name in BENCHES for row in found[name]]
     print_table(rows)
     return 1 if any(r.failed for r in rows) else 0
 
