@@ -34,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from synapse_dagster_tests.benchmarks.table import Figure, Row
+
 MODULE = "synapse_dagster_tests.benchmarks.bench_listing"
 S3_PORT = 8333  # weed mini's fixed S3 port
 KEY, SECRET, BUCKET = "bench", "bench-secret", "listing"
@@ -275,7 +277,23 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def bench_s3(sizes: list[int], data: Path | None, runs: int) -> None:
+def rows(objects: int = 100_000, runs: int = RUNS) -> list[Row]:
+    """The S3 row of scripts/bench: the largest size against the bare paginator, memory growth from a fifth of it."""
+    sizes = sorted({max(1, objects // 5), objects})
+    best = s3_best(sizes, None, runs)
+    mine, bare = best[("listing", objects)], best[("bare", objects)]
+    small = sizes[0]
+    growth = {side: (best[(side, objects)]["peak_kb"] - best[(side, small)]["peak_kb"]) / max(1, (objects - small) / 1000)
+              for side in ("listing", "bare")}
+    return [Row(f"listing {objects:,} S3 objects (SeaweedFS)", "list_files", "bare list_objects_v2 paginator",
+                wall=Figure(mine["wall_s"], bare["wall_s"], "s"), cpu=Figure(mine["cpu_s"], bare["cpu_s"], "s"),
+                rss=Figure(mine["peak_kb"] / 1024, bare["peak_kb"] / 1024, "MB"),
+                detail=f"best of {runs}; {objects / mine['wall_s']:,.0f} vs {objects / bare['wall_s']:,.0f} objects/s; "
+                       f"peak RSS growth {small:,}→{objects:,}: {growth['listing']:+.1f} vs {growth['bare']:+.1f} "
+                       "KB per 1,000 objects")]
+
+
+def s3_best(sizes: list[int], data: Path | None, runs: int) -> dict[tuple[str, int], dict]:
     with tempfile.TemporaryDirectory(prefix="bench-listing-") as tmp:
         folder = data or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -285,7 +303,11 @@ def bench_s3(sizes: list[int], data: Path | None, runs: int) -> None:
             started = time.perf_counter()
             s3_fill(sizes)
             print(f"S3: {sizes[-1]:,} objects ready in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-            best = best_runs("s3", sizes, runs)
+            return best_runs("s3", sizes, runs)
+
+
+def bench_s3(sizes: list[int], data: Path | None, runs: int) -> None:
+    best = s3_best(sizes, data, runs)
     labels = {"bare": "bare list_objects_v2 paginator (baseline)", "listing": "list_files"}
     print_table(f"listing S3 objects (SeaweedFS), best of {runs} interleaved runs", labels, sizes, best)
 

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from synapse_dagster_tests.benchmarks.table import Figure, Row, print_table
+
 MODULE = "synapse_dagster_tests.benchmarks.bench_planning"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 120
 
@@ -90,31 +92,40 @@ def measure(task: str, root: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def rows(sizes: tuple[int, ...] = (100_000, 1_000_000)) -> list[Row]:
+    """One row per tree size: planning against the bare walk, each tree made, measured and deleted in turn."""
+    out = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(prefix="bench-planning-") as tmp:
+            root = Path(tmp) / "batch"
+            started = time.perf_counter()
+            make_tree(root, n)
+            print(f"made {n:,} files in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            bare, base, planned = measure("bare", root), measure("imports", root), measure("plan", root)
+        out.append(planning_row(n, bare, base, planned))
+    return out
+
+
+def planning_row(n: int, bare: dict, base: dict, planned: dict) -> Row:
+    """CPU and peak RSS against the walk; per file, and the planner's memory growth over its imports, as detail."""
+    over = (planned["cpu_s"] - base["cpu_s"] - bare["cpu_s"]) / n * 1e6  # the imports' one-time CPU not counted
+    growth = (planned["peak_kb"] - base["peak_kb"]) / n
+    return Row(f"planning {n:,} files", "plan (list, detect, group, meta, validate)", "bare scandir + stat walk",
+               wall=Figure(planned["wall_s"], bare["wall_s"], "s"), cpu=Figure(planned["cpu_s"], bare["cpu_s"], "s"),
+               rss=Figure(planned["peak_kb"] / 1024, bare["peak_kb"] / 1024, "MB"),
+               detail=f"CPU {planned['cpu_s'] / n * 1e6:.1f} vs {bare['cpu_s'] / n * 1e6:.1f} µs/file "
+                      f"(+{over:.1f} µs/file over the walk, not counting {base['cpu_s']:.1f} s of imports); memory growth {growth:.2f} KB/file over the planner's imports")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--files", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--child", nargs=2, metavar=("TASK", "ROOT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(*args.child)
         return 0
-    with tempfile.TemporaryDirectory(prefix="bench-planning-") as tmp:
-        root = Path(tmp) / "batch"
-        started = time.perf_counter()
-        make_tree(root, args.files)
-        print(f"made {args.files:,} files in {time.perf_counter() - started:.0f} s", file=sys.stderr)
-        bare, base, planned = measure("bare", root), measure("imports", root), measure("plan", root)
-    n = args.files
-    rows = [("bare os.scandir + stat walk (baseline)", bare, bare["peak_kb"]),
-            ("plan: list, detect, group, meta, validate", planned, base["peak_kb"])]
-    print(f"\nplanning {n:,} files")
-    print(f"{'':46} {'CPU µs/file':>12} {'x baseline':>10} {'peak RSS MB':>12} {'growth KB/file':>15}")
-    for label, row, start_kb in rows:
-        print(f"{label:46} {row['cpu_s'] / n * 1e6:12.1f} {row['cpu_s'] / bare['cpu_s']:10.1f} "
-              f"{row['peak_kb'] / 1024:12.0f} {(row['peak_kb'] - start_kb) / n:15.2f}")
-    over = (planned["cpu_s"] - base["cpu_s"] - bare["cpu_s"]) / n * 1e6
-    print(f"\nplanning costs {over:.1f} µs of CPU per file on top of the bare walk (the {base['cpu_s']:.1f} s its "
-          "imports take once are not counted)")
+    print_table(rows(tuple(args.files)))
     return 0
 
 

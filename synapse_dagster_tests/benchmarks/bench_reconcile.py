@@ -12,16 +12,24 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+from synapse_dagster_tests.benchmarks.table import Figure, Row, print_table
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--units", type=int, default=100_000)
     args = parser.parse_args(argv)
+    print_table(rows(args.units))
+    return 0
 
+
+def rows(units: int = 100_000) -> list[Row]:
+    """Creating a chunk of 100 on a collection of ``units``: bare, then through the ledger twice."""
     from synapse_dagster.core.deliver.creation import UnitRequest, create_units
     from synapse_dagster.core.deliver.ledger import Ledger
     from synapse_dagster.core.synapse.transport import guard_creates
@@ -44,29 +52,29 @@ def main(argv: list[str] | None = None) -> int:
                      "label_1": {"checksum": checksums[".json"], "path": "a.json"}}
             meta = lambda i: {"patient_id": f"P{i % 10000:04d}", "age": 40, "sex": "F", "dataset_key": f"bench/{i}"}  # noqa: E731
             started = time.perf_counter()
-            for start in range(0, args.units, 1000):
+            for start in range(0, units, 1000):
                 client.create_data_units([{"data_collection": 1, "files": files, "meta": meta(i)}
-                                          for i in range(start, min(start + 1000, args.units))])
+                                          for i in range(start, min(start + 1000, units))])
             seeding = time.perf_counter() - started
             t0 = time.perf_counter()
-            client.create_data_units([{"data_collection": 1, "files": files, "meta": meta(args.units + i)} for i in range(100)])
+            client.create_data_units([{"data_collection": 1, "files": files, "meta": meta(units + i)} for i in range(100)])
             chunk = time.perf_counter() - t0
             with Ledger(data_dir / "ledger.sqlite3") as ledger:
                 timings, reports = [], []
                 for n in (1, 2):
-                    wanted = [UnitRequest(f"bench/{args.units + 100 * n + i}", files, meta(args.units + 100 * n + i))
+                    wanted = [UnitRequest(f"bench/{units + 100 * n + i}", files, meta(units + 100 * n + i))
                               for i in range(100)]
                     t0 = time.perf_counter()
                     reports.append(create_units(client, 1, wanted, ledger=ledger, target=sandbox.url, batch="b"))
                     timings.append(time.perf_counter() - t0)
     first, second = timings
-    print(f"seeded {args.units:,} units in {seeding:.1f}s")
-    print(f"create one chunk of 100 units, bare                : {chunk * 1000:8.1f} ms (1x)")
-    print(f"create_units, empty ledger (full read of {reports[0].units_listed:,} units): {first * 1000:8.1f} ms "
-          f"({first / chunk:.0f}x)")
-    print(f"create_units again (tail read of {reports[1].units_listed:,} units)        : {second * 1000:8.1f} ms "
-          f"({second / chunk:.1f}x)")
-    return 0
+    print(f"seeded {units:,} units in {seeding:.1f}s", file=sys.stderr)
+    topic = f"reconcile a chunk of 100 units on a {units:,}-unit collection"
+    bare = "bare create of the chunk"
+    return [Row(topic, "create_units, empty ledger", bare, wall=Figure(first, chunk, "s"),
+                detail=f"a full read of {reports[0].units_listed:,} units into the key index first"),
+            Row(topic, "create_units again", bare, wall=Figure(second, chunk, "s"),
+                detail=f"a tail read of {reports[1].units_listed:,} units, the chunk's creation included")]
 
 
 if __name__ == "__main__":

@@ -14,11 +14,14 @@ import argparse
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import dagster as dg
+
+from synapse_dagster_tests.benchmarks.table import Figure, Row, print_table
 
 
 def populate(bucket: str, prefix: str, batches: range, objects: int) -> None:
@@ -39,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objects-per-batch", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
+    print_table(rows(args.batches, args.objects_per_batch, args.repeats))
+    return 0
 
+
+def rows(batches: int = 1000, objects_per_batch: int = 100, repeats: int = 5) -> list[Row]:
+    """The tick on the full prefix against the tick on an empty one, and against a full listing of the prefix."""
     import botocore.session
     from moto.server import ThreadedMotoServer
 
@@ -57,9 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     s3 = botocore.session.get_session().create_client("s3", endpoint_url=endpoint, region_name="us-east-1")
     s3.create_bucket(Bucket="bench")
     started = time.perf_counter()
-    populate("bench", "big/", range(args.batches), args.objects_per_batch)
-    total = args.batches * (args.objects_per_batch + 1)
-    print(f"setup: {total:,} objects in {args.batches} batch folders under big/ ({time.perf_counter() - started:.1f}s)")
+    populate("bench", "big/", range(batches), objects_per_batch)
+    total = batches * (objects_per_batch + 1)
+    print(f"setup: {total:,} objects in {batches} batch folders under big/ ({time.perf_counter() - started:.1f}s)",
+          file=sys.stderr)
 
     def pipeline(name: str, prefix: str) -> dict:
         return {"name": name, "data_collection": 1, "storage": 1,
@@ -93,30 +102,30 @@ def main(argv: list[str] | None = None) -> int:
                 break
         tick("empty")
         print(f"first pass over big/: {first_pass:.2f}s in {ticks} ticks "
-              f"({len(instance.get_dynamic_partitions('big_batches'))} batches registered)")
+              f"({len(instance.get_dynamic_partitions('big_batches'))} batches registered)", file=sys.stderr)
 
         timings: dict[str, list[float]] = {"big": [], "empty": []}
-        for r in range(args.repeats):
+        for r in range(repeats):
             for name, prefix in (("big", "big/"), ("empty", "empty/")):
-                populate("bench", prefix, range(10_000_000 + r, 10_000_001 + r), args.objects_per_batch)
+                populate("bench", prefix, range(10_000_000 + r, 10_000_001 + r), objects_per_batch)
                 elapsed, result = tick(name)
                 assert [q.partition_key for q in result.run_requests] == [f"b{10_000_000 + r:06d}"], result
                 timings[name].append(elapsed)
 
         listing = []
-        for _ in range(min(args.repeats, 3)):
+        for _ in range(min(repeats, 3)):
             t0 = time.perf_counter()
             count = sum(len(page.get("Contents", [])) for page in s3.get_paginator("list_objects_v2").paginate(Bucket="bench", Prefix="big/"))
             listing.append(time.perf_counter() - t0)
     server.stop()
 
     big, empty, full = statistics.median(timings["big"]), statistics.median(timings["empty"]), statistics.median(listing)
-    print(f"\nmedian of {args.repeats} ticks, each taking one new batch of {args.objects_per_batch} objects:")
-    print(f"  tick on big/   ({total:,} objects before): {big * 1000:8.1f} ms")
-    print(f"  tick on empty/ (0 objects before)        : {empty * 1000:8.1f} ms")
-    print(f"  full ListObjectsV2 of big/ ({count:,} objects): {full * 1000:8.1f} ms")
-    print(f"  ratio tick(big)/tick(empty): {big / empty:.2f}x; full listing / tick(big): {full / big:.1f}x")
-    return 0
+    median = f"median of {repeats} ticks"
+    return [Row(f"sensor tick taking a new batch of {objects_per_batch}", f"on a {total:,}-object prefix",
+                "on an empty prefix", wall=Figure(big, empty, "s"), detail=median),
+            Row(f"sensor tick on a {total:,}-object prefix", "the tick", "a full ListObjectsV2 of the prefix",
+                wall=Figure(big, full, "s"),
+                detail=f"{median}; the listing ({count:,} objects by then): median of {min(repeats, 3)}")]
 
 
 if __name__ == "__main__":
