@@ -24,5 +24,9 @@ class Problem(str):
         obj.kind = kind
         return obj
 
+    def as_row(self) -> tuple[str, str]:
+        """(kind, message): how a batch table stores it."""
+        return (self.kind, str(self))
+
     def __getnewargs__(self) -> tuple[str, str]:  # pickling (Dagster's IO manager) keeps the kind
         return (self.kind, str(self))

@@ -18,8 +18,10 @@ from itertools import groupby
 from operator import itemgetter
 
 from synapse_dagster.core.organize.rules import RuleSet
-from synapse_dagster.core.sources.files import FILE_CODEC, FILE_COLUMNS, SourceFile, file_from_row, file_row
-from synapse_dagster.core.tables.row_table import Codec, RowTable, Spill, TableWriter, column_counts, matching
+from synapse_dagster.core.sources.files import (
+    FILE_CODEC, FILE_COLUMNS, SourceFile, file_from_row, file_row, spec_files_from_rows, spec_files_rows)
+from synapse_dagster.core.tables.row_table import (
+    Codec, RowTable, Spill, TableWriter, column_counts, column_sum, matching)
 from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.organize.layouts import Pattern, SpecNames, nfc, place
 from synapse_dagster.core.problems import Problem, ProblemKind
@@ -90,9 +92,7 @@ class GroupingResult:
         return column_counts(self.issues, "kind", lambda i: i.kind)
 
     def sidecar_count(self) -> int:
-        if isinstance(self.units, RowTable):
-            return sum(self.units.values("sidecars"))
-        return sum(len(u.sidecars) for u in self.units)
+        return column_sum(self.units, "sidecars", lambda u: len(u.sidecars))
 
     def issues_of(self, kind: str) -> Sequence[FileIssue]:
         return matching(self.issues, lambda i: i.kind == kind, "kind = ?", (kind,))
@@ -124,15 +124,13 @@ PLACED_CODEC = Codec("placed_file", ("key", "sidecar", "spec", "seq", *FILE_COLU
 
 
 def _unit_row(u: PlannedUnit) -> tuple:
-    files = tuple((spec, *file_row(f)) for spec, f in u.files.items())
-    problems = tuple((p.kind, str(p)) for p in u.problems)
-    return (u.group_key, int(u.is_complete), len(u.sidecars),
-            pickle.dumps((files, problems, tuple(file_row(f) for f in u.sidecars)), pickle.HIGHEST_PROTOCOL))
+    payload = (spec_files_rows(u.files), tuple(p.as_row() for p in u.problems), tuple(map(file_row, u.sidecars)))
+    return (u.group_key, int(u.is_complete), len(u.sidecars), pickle.dumps(payload, pickle.HIGHEST_PROTOCOL))
 
 
 def _unit_from_row(row: tuple) -> PlannedUnit:
     files, problems, sidecars = pickle.loads(row[3])
-    return PlannedUnit(row[0], {f[0]: file_from_row(f[1:]) for f in files}, [Problem(*p) for p in problems],
+    return PlannedUnit(row[0], spec_files_from_rows(files), [Problem(*p) for p in problems],
                        [file_from_row(f) for f in sidecars])
 
 

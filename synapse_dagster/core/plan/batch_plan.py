@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from synapse_dagster.core.organize.grouping import FileIssue, GroupingResult, PlannedUnit
-from synapse_dagster.core.sources.files import SourceFile, file_from_row, file_row
-from synapse_dagster.core.tables.row_table import Codec, RowTable, Spill, matching
+from synapse_dagster.core.sources.files import SourceFile, spec_files_from_rows, spec_files_rows
+from synapse_dagster.core.tables.row_table import Codec, RowTable, Spill, column_sum, matching
 from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.meta.sheets import MetadataTable
 from synapse_dagster.core.problems import Problem, ProblemKind
@@ -48,17 +48,15 @@ class UnitPlan:
 
 
 def _plan_row(u: UnitPlan) -> tuple:
-    files = tuple((spec, *file_row(f)) for spec, f in u.files.items())
-    problems = tuple((p.kind, str(p)) for p in u.problems)
     kinds = "".join(f",{p.kind}" for p in u.problems) + "," if u.problems else ""
-    payload = (files, u.meta, u.provenance, problems, tuple(u.notes))
+    payload = (spec_files_rows(u.files), u.meta, u.provenance, tuple(p.as_row() for p in u.problems), tuple(u.notes))
     return (u.group_key, u.dataset_key, int(u.is_valid), kinds, u.total_bytes,
             pickle.dumps(payload, pickle.HIGHEST_PROTOCOL))
 
 
 def _plan_from_row(row: tuple) -> UnitPlan:
     files, meta, provenance, problems, notes = pickle.loads(row[5])
-    return UnitPlan(row[0], row[1], {f[0]: file_from_row(f[1:]) for f in files}, meta, provenance,
+    return UnitPlan(row[0], row[1], spec_files_from_rows(files), meta, provenance,
                     [Problem(*p) for p in problems], list(notes))
 
 
@@ -90,10 +88,7 @@ class BatchPlan:
 
     @property
     def bytes_to_send(self) -> int:
-        valid = self.valid_units
-        if isinstance(valid, RowTable):
-            return sum(valid.values("total_bytes"))
-        return sum(u.total_bytes for u in valid)
+        return column_sum(self.valid_units, "total_bytes", lambda u: u.total_bytes)
 
     @property
     def invalid_fraction(self) -> float:

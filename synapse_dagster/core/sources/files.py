@@ -95,6 +95,15 @@ def file_from_row(row: tuple, _new=object.__new__, _cls=SourceFile, _uri=_SET["u
     return file
 
 
+def spec_files_rows(files: dict[str, SourceFile]) -> tuple:
+    """A unit's ``{spec: file}`` as plain rows, for a table payload."""
+    return tuple((spec, *file_row(f)) for spec, f in files.items())
+
+
+def spec_files_from_rows(rows: tuple) -> dict[str, SourceFile]:
+    return {row[0]: file_from_row(row[1:]) for row in rows}
+
+
 FILE_CODEC = Codec("source_file", FILE_COLUMNS, file_row, file_from_row, texts=(0, 1))
 
 

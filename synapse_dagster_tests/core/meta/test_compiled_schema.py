@@ -9,22 +9,12 @@ from hypothesis import strategies as st
 from jsonschema import validators
 
 from synapse_dagster.core.meta.validation import MetaValidator, compiled
+from synapse_sandbox.demo_data import META_SCHEMA
 
-SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["patient_id", "age", "sex", "dataset_key"],
-    "properties": {
-        "patient_id": {"type": "string", "pattern": "^P[0-9]{4}$"},
-        "age": {"type": "integer", "minimum": 0, "maximum": 130},
-        "sex": {"type": "string", "enum": ["F", "M"]},
-        "scan_date": {"type": "string", "format": "date"},
-        "has_finding": {"type": "boolean"},
-        "site": {"type": "string", "minLength": 2, "maxLength": 5},
-        "score": {"type": ["number", "null"]},
-        "dataset_key": {"type": "string"},
-    },
-}
+# The demo collection's schema (every keyword a flat schema uses), plus string lengths and a list of types.
+SCHEMA = {**META_SCHEMA, "properties": {**META_SCHEMA["properties"], "site": {"type": "string", "minLength": 2,
+                                                                              "maxLength": 5},
+                                        "score": {"type": ["number", "null"]}}}
 NOT_FLAT = {**SCHEMA, "additionalProperties": False}
 
 values = st.one_of(st.none(), st.booleans(), st.integers(-5, 200), st.floats(allow_nan=True), st.sampled_from(
