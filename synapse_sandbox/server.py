@@ -60,6 +60,7 @@ def serve(data_dir: Path, token: str, *, host: str = "127.0.0.1", port: int = 87
     from werkzeug.serving import make_server
 
     from synapse_sandbox.app import SandboxApp
+    from synapse_sandbox.keep_alive import KeepAliveRequestHandler
     from synapse_sandbox.store import ApiError, SandboxStore
 
     if not token:
@@ -73,7 +74,7 @@ def serve(data_dir: Path, token: str, *, host: str = "127.0.0.1", port: int = 87
             raise SandboxStartError(f"seed file {seed} is invalid: {exc.body}") from None
     app = SandboxApp(store, token, signing_key(data_dir))
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # request lines would carry signed URLs
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=KeepAliveRequestHandler)
     url = f"http://{host}:{server.server_port}"
     info_path = data_dir / SERVER_FILE
     tmp = info_path.with_suffix(".tmp")

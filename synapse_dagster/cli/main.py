@@ -5,6 +5,7 @@ One function per command; each calls the run helpers in :mod:`.runs` and prints 
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -173,6 +174,7 @@ def check(pipelines: str | None, as_schema: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (tests call this), printing errors as one line, never a traceback."""
+    gc.freeze()  # the imports' objects live as long as the process: no collection needs to walk them (see cli)
     try:
         cli.main(args=argv, prog_name="synapse-dagster", standalone_mode=False)
     except SystemExit as exc:

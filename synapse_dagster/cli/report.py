@@ -43,10 +43,13 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
         figures["files_failed"] = len(uploads.by_status(FileStatus.FAILED))
         print(f"  files uploaded    : {figures['uploaded']} ({uploads.bytes_sent:,} bytes); "
               f"already there: {len(uploads.by_status(FileStatus.ALREADY_UPLOADED))}; failed: {figures['files_failed']}"
-              + (f"; rejected by the content guard: {len(rejected)}" if (rejected := uploads.by_status(FileStatus.REJECTED))
+              + (f"; held back as read (unreadable, unsafe or bad content): {len(rejected)}"
+                 if (rejected := uploads.by_status(FileStatus.REJECTED))
                  else ""), file=out)
         for error, paths in uploads.by_cause(FileStatus.FAILED, FileStatus.REJECTED).items():
             print(f"    not uploaded {_some(paths)}: {error}", file=out)
+        for note, paths in uploads.notes().items():
+            print(f"    uploaded with a warning {_some(paths)}: {note}", file=out)
     if created is not None:
         figures["created"] = len(created.by_status(UnitStatus.CREATED))
         figures["existing"] = len(created.by_status(UnitStatus.EXISTING))
@@ -57,9 +60,10 @@ def print_report(result: dg.ExecuteInProcessResult, pipeline: str, *, title: str
               f"failed: {figures['units_failed']}" + (f"; key collisions: {len(collided)}" if collided else ""), file=out)
         for error, keys in _units_by_cause(created.by_status(UnitStatus.FAILED) + collided).items():
             print(f"    not created ({_some(keys)}): {error}", file=out)
-        waiting = [key for key, _ in created.skipped + created.held_back]
+        waiting = [key for key, _ in created.skipped]
         if waiting:
             print(f"    not created ({_some(waiting)}): a file of theirs did not upload (see above)", file=out)
+        _print_some(out, (f"held back {key}: {'; '.join(why)}" for key, why in created.held_back))
         for key, versioned in created.versions.items():
             print(f"    {key} exists with other content: added as {versioned}", file=out)
     for check in result.get_asset_check_evaluations():

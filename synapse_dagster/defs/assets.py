@@ -23,9 +23,10 @@ from synapse_dagster.core.batches.windows import WindowSpec
 from synapse_dagster.core.deliver.claims import batch_claim, claimant
 from synapse_dagster.core.deliver.creation import UnitStatus, create_units, dead_letters
 from synapse_dagster.core.deliver.ledger import Ledger
+from synapse_dagster.core.deliver.progress import Progress
 from synapse_dagster.core.deliver.requests import unit_requests
 from synapse_dagster.core.deliver.tasks import create_tasks
-from synapse_dagster.core.deliver.upload import FileStatus, UploadReport, copy_screen, upload_files
+from synapse_dagster.core.deliver.upload import FileStatus, UploadReport, content_screen, upload_files
 from synapse_dagster.core.meta.sheet_files import load_sheet, reserved_paths
 from synapse_dagster.core.meta.sheets import MetadataError
 from synapse_dagster.core.meta.validation import SchemaError, check_schema
@@ -34,7 +35,6 @@ from synapse_dagster.core.organize.grouping import GroupingResult, Organization,
 from synapse_dagster.core.organize.layouts import SpecNames
 from synapse_dagster.core.organize.specs import CollectionShapeError, CollectionSpecs
 from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, PlanSettings, plan_batch
-from synapse_dagster.core.plan.screening import look_at
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.files import FILE_CODEC, SourceError
 from synapse_dagster.core.sources.inventory import Inventory, InventoryTally
@@ -165,7 +165,7 @@ def validated_meta(step: Step, collection_specs: CollectionSpecs, source_invento
                            lambda: step.synapse.storage(pipeline.storage), storage_label=f"storage {pipeline.storage}")
     settings = PlanSettings(pipeline.name, pipeline.dataset_key_template, pipeline.metadata.recipe(),
                             pipeline.max_file_size_mb * 2**20, pipeline.content_policy.policy())
-    access = FileAccess(read_bytes=lambda f: read_small(f, roots), look=look_at)
+    access = FileAccess(read_bytes=lambda f: read_small(f, roots))  # data files are read once, at upload
     plan = plan_batch(grouped_data_units, collection_specs, step.batch, settings, sheet=sheet, access=access,
                       spill=step.spill())
     return dg.Output(plan, metadata=metadata.validated_meta(plan))
@@ -177,19 +177,31 @@ def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadRep
     with step.failing_clearly(SourceError):
         roots = step.roots()
     failures: dict[str, str] = {}
+    progress = Progress(len(files), sum(f.size for f in files))
     with step.ledger() as ledger, step.delivering(ledger), tempfile.TemporaryDirectory(prefix="synapse-staging-") as workdir:
         report = upload_files(
             synapse.client(), files, ledger=ledger, target=synapse.credentials().target,
             stage=stage_by_root(roots, Path(workdir), pipeline.staging_max_mb * 2**20, failures),
-            screen=copy_screen(validated_meta, pipeline.content_policy.policy()),
+            screen=content_screen(validated_meta, pipeline.content_policy.policy()),
             stage_failures=failures, max_workers=pipeline.upload_max_workers,
             timeouts=UploadTimeouts(put_s=synapse.upload_timeout_s, api_s=synapse.read_timeout_s),
-            on_slice_done=lambda done, total: step.context.log.info(f"uploaded {done}/{total} files"),
+            on_slice_done=lambda outcome: _log_progress(step, progress, outcome),
         )
     for error, paths in report.by_cause(FileStatus.FAILED).items():
-        more = f" and {len(paths) - 5} more" if len(paths) > 5 else ""
-        step.context.log.warning(f"upload failed for {', '.join(paths[:5])}{more}: {error}")
+        step.context.log.warning(f"upload failed for {_some(paths)}: {error}")
+    for note, paths in report.notes().items():
+        step.context.log.warning(f"uploaded with a warning {_some(paths)}: {note}")
     return dg.Output(report, metadata=metadata.uploaded_files(report))
+
+
+def _log_progress(step: Step, progress: Progress, outcome: list) -> None:
+    line = progress.advance(len(outcome), sum(u.size for u in outcome if u.status == FileStatus.UPLOADED))
+    if line:
+        step.context.log.info(line)
+
+
+def _some(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
 def created_units(step: Step, validated_meta: BatchPlan, uploaded_files: UploadReport) -> dg.Output:

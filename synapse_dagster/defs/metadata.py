@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from synapse_dagster.core.sizes import human_bytes
 from synapse_dagster.core.deliver.creation import CreationReport, UnitStatus
 from synapse_dagster.core.deliver.upload import FileStatus, UploadReport
 from synapse_dagster.core.organize.grouping import GroupingResult, IssueKind
@@ -35,14 +36,6 @@ def _cell(value: Any, kind: str) -> Any:
     if value is None:
         return "" if kind == "string" else None
     return str(value) if kind == "string" else value
-
-
-def human_bytes(n: int | float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def reasons_markdown(title: str, items: Iterable[tuple[str, list[str]]], limit: int = SAMPLE_ROWS,
@@ -155,6 +148,9 @@ def uploaded_files(report: UploadReport) -> dict[str, Any]:
         "already_uploaded": len(report.by_status(FileStatus.ALREADY_UPLOADED)),
         "failed": len(failed),
         "bytes_sent": report.bytes_sent,
+        "seconds": round(report.seconds, 2),
+        "files_per_second": round(len(report.by_status(FileStatus.UPLOADED)) / report.seconds, 2) if report.seconds > 0 else 0.0,
+        "mib_per_second": round(rate / 2**20, 3),
         "throughput": f"{human_bytes(rate)}/s",
         "failures": table([{"path": f.relative_path, "error": f.error} for f in failed],
                           [("path", "string"), ("error", "string")]),

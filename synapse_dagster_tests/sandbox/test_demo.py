@@ -29,7 +29,8 @@ def test_demo_main_job_from_a_clean_folder(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "data units created: 9; already existed: 0; failed: 0" in out
     assert "data units created: 0; already existed: 9; failed: 0" in out
-    assert "held back P0010: file P0010/label.json (label_1) rejected by the SDK content guard" in out
+    assert "not uploaded P0010/label.json: file P0010/label.json (label_1) rejected by the SDK content guard" in out
+    assert "held back 2026-11-24_batch_001/P0010: file P0010/label.json (label_1) rejected by the SDK content guard" in out
     assert "The sandbox's data collection 1 now holds 9 data units." in out
     token = (tmp_path / ".synapse_dagster" / "sandbox_token").read_text()
     assert token not in out

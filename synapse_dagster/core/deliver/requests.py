@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from synapse_dagster.core.deliver.creation import UnitRequest
-from synapse_dagster.core.deliver.upload import FileStatus, UploadReport
+from synapse_dagster.core.deliver.upload import FileStatus, FileUpload, UploadReport
 from synapse_dagster.core.plan.batch_plan import BatchPlan
 
 Reasons = list[tuple[str, list[str]]]  # (dataset_key, why)
@@ -26,7 +26,7 @@ def unit_requests(plan: BatchPlan, uploads: UploadReport) -> UnitRequests:
     out = UnitRequests()
     for unit in plan.valid_units:
         confirmed = {spec: uploads.files.get(f.fingerprint) for spec, f in unit.files.items()}
-        broken = [f"{spec}: {u.error if u else 'not uploaded'}" for spec, u in confirmed.items() if not u or not u.checksum]
+        broken = [_why(spec, unit.files[spec].relative_path, u) for spec, u in confirmed.items() if not u or not u.checksum]
         if any(u is not None and u.status == FileStatus.REJECTED for u in confirmed.values()):
             out.held_back.append((unit.dataset_key, broken))
         elif broken:
@@ -35,3 +35,10 @@ def unit_requests(plan: BatchPlan, uploads: UploadReport) -> UnitRequests:
             files = {spec: {"checksum": u.checksum, "path": unit.files[spec].relative_path} for spec, u in confirmed.items()}
             out.requests.append(UnitRequest(unit.dataset_key, files, unit.meta))
     return out
+
+
+def _why(spec: str, path: str, upload: FileUpload | None) -> str:
+    """Why a file of the unit is not on the server, naming the file once (screen findings already name it)."""
+    error = upload.error if upload is not None and upload.error else "not uploaded"
+    return error if error.startswith(f"file {path} ") or error.startswith(f"not sent: file {path} ") \
+        else f"file {path} ({spec}): {error}"

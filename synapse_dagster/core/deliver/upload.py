@@ -1,8 +1,10 @@
-"""Uploading a batch's files through the SDK's presigned bulk upload, skipping what is already confirmed.
+"""Uploading a batch's files through the SDK's presigned protocol, skipping what is already confirmed.
 
 Files are sent in slices; after each slice the ledger records what the server confirmed, so a crash
 or a re-run only sends what never landed. A failure of one slice (the API call itself) marks that
-slice's files failed and the rest goes on; per-file failures come back from the SDK as results.
+slice's files failed and the rest goes on. Each file is read once, as its PUT comes: the same bytes are
+screened (:func:`~synapse_dagster.core.plan.screening.read_for_upload`), hashed and sent
+(:mod:`synapse_dagster.core.synapse.presigned`).
 """
 
 from __future__ import annotations
@@ -10,21 +12,23 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from synapse_sdk.utils.file.content_guard import UnsafeFileContentError
-
 from synapse_dagster.core.sources.files import SourceFile
 from synapse_dagster.core.deliver.ledger import ConfirmedFile, Ledger
-from synapse_dagster.core.synapse.bulk_upload import UploadTimeouts, upload_presigned
+from synapse_dagster.core.synapse.bulk_upload import UploadTimeouts
+from synapse_dagster.core.synapse.presigned import Body, Landed, Outgoing, PresignedUploader, Refused, Streamed
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.plan.batch_plan import BatchPlan
 from synapse_dagster.core.plan.content import HOLD_BACK, ContentPolicy
-from synapse_dagster.core.plan.screening import look_at_copy, still_as_listed, unsafe_reason
+from synapse_dagster.core.plan import screening
+from synapse_dagster.core.plan.screening import FileLook, read_for_upload, still_as_listed
 from synapse_dagster.core.sources.staging import Stage
 
 
@@ -37,7 +41,8 @@ class FileStatus:
     UPLOADED = "uploaded"
     ALREADY_UPLOADED = "already_uploaded"
     FAILED = "failed"
-    REJECTED = "rejected"  # the content guard refused the staged copy: a data problem, not a delivery failure
+    REJECTED = "rejected"  # a data problem found as the file was read (unreadable, unsafe, bad content), not a
+    # delivery failure: its unit is held back, and a re-run reads the file again
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class FileUpload:
     checksum: str | None = None
     data_file_id: int | None = None
     error: str | None = None
+    note: str | None = None  # sent with a warning (content_policy: warn)
 
 
 @dataclass
@@ -58,6 +64,14 @@ class UploadReport:
 
     def by_status(self, status: str) -> list[FileUpload]:
         return [f for f in self.files.values() if f.status == status]
+
+    def notes(self) -> dict[str, list[str]]:
+        """Files sent with a warning, by the warning."""
+        grouped: dict[str, list[str]] = {}
+        for f in self.files.values():
+            if f.note:
+                grouped.setdefault(f.note, []).append(f.relative_path)
+        return grouped
 
     def by_cause(self, *statuses: str) -> dict[str, list[str]]:
         """The relative paths of the files in ``statuses``, grouped by why, so a cause shared by many files is one
@@ -74,15 +88,6 @@ class UploadReport:
 
 class BulkUploader(Protocol):
     def verify_data_files_checksums(self, checksums: list[str]) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Sending:
-    """How slices are sent: threads, PUT retries within one call, and the timeouts."""
-
-    max_workers: int = 16
-    max_upload_retries: int = 2
-    timeouts: UploadTimeouts = UploadTimeouts()
 
 
 def local_stage(files: list[SourceFile]) -> AbstractContextManager[Iterable[dict[str, Path]]]:
@@ -103,12 +108,13 @@ def upload_files(
     slice_size: int = 200,
     max_upload_retries: int = 2,
     timeouts: UploadTimeouts = UploadTimeouts(),
-    on_slice_done: Callable[[int, int], None] | None = None,
+    on_slice_done: Callable[[list[FileUpload]], None] | None = None,
 ) -> UploadReport:
     """Upload every file not yet confirmed on ``target``; returns one :class:`FileUpload` per file.
 
     ``stage`` turns files into local paths a slice at a time (remote sources are copied there, bounded);
-    ``screen`` looks at each file just before it is sent (see :func:`copy_screen`);
+    ``screen`` judges what reading each file found (see :func:`content_screen`; by default only unreadable files
+    are not sent);
     ``stage_failures`` is where ``stage`` records files it could not copy.
     """
     started = time.monotonic()
@@ -118,20 +124,20 @@ def upload_files(
     for fp, c in confirmed.items():
         f = unique[fp]
         results[fp] = FileUpload(f.relative_path, fp, f.size, FileStatus.ALREADY_UPLOADED, c.checksum, c.data_file_id)
+    if on_slice_done and results:
+        on_slice_done(list(results.values()))
     todo = [f for fp, f in unique.items() if fp not in confirmed]
     uncertain = ledger.attempted_files(target, [f.fingerprint for f in todo])
-    done = 0
     failures = stage_failures if stage_failures is not None else {}
-    transfer = _Transfer(client, ledger, target, screen, uncertain, Sending(max_workers, max_upload_retries, timeouts))
-    with stage(todo) as slices:
+    uploader = PresignedUploader(client, max_workers=max_workers, max_put_retries=max_upload_retries, timeouts=timeouts)
+    transfer = _Transfer(uploader, client, ledger, target, screen or send_all, uncertain)
+    with uploader, stage(todo) as slices, ThreadPoolExecutor(SLICES_IN_FLIGHT, "synapse-slice") as rounds:
         for paths in slices:
             staged = [(unique[fp], path) for fp, path in paths.items()]
-            for start in range(0, len(staged), slice_size):
-                outcome = transfer.deliver(staged[start : start + slice_size])
+            for outcome in _overlapped(rounds, transfer.deliver, _slices(staged, slice_size)):
                 results.update({u.fingerprint: u for u in outcome})
-                done += len(outcome)
                 if on_slice_done:
-                    on_slice_done(done, len(todo))
+                    on_slice_done(outcome)
     for fp, reason in failures.items():
         if fp in unique and fp not in results:
             results[fp] = _failed(unique[fp], f"could not be copied from its source: {reason}")
@@ -140,37 +146,63 @@ def upload_files(
     return UploadReport(files=results, seconds=time.monotonic() - started)
 
 
+SLICES_IN_FLIGHT = 3  # while one slice waits for its presign or confirm answer, the others' PUTs keep going
+SLICE_BYTES = 64 * 2**20  # a slice's files are held in memory between their read and their PUT
+
+
+def _slices(staged: list[tuple[SourceFile, Path]], size: int) -> Iterator[list[tuple[SourceFile, Path]]]:
+    """At most ``size`` files and about ``SLICE_BYTES`` of those read into memory (bigger files are streamed and
+    do not count), so an upload holds at most ``SLICES_IN_FLIGHT`` x ``SLICE_BYTES`` of file bytes."""
+    chunk: list[tuple[SourceFile, Path]] = []
+    held = 0
+    for item in staged:
+        weight = item[0].size if item[0].size <= screening.IN_MEMORY_MAX else 0
+        if chunk and (len(chunk) >= size or held + weight > SLICE_BYTES):
+            yield chunk
+            chunk, held = [], 0
+        chunk.append(item)
+        held += weight
+    if chunk:
+        yield chunk
+
+
+def _overlapped(pool: ThreadPoolExecutor, work: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    """``map(work, items)`` with at most ``SLICES_IN_FLIGHT`` items in progress, results in order."""
+    pending: deque[Future] = deque()
+    for item in items:
+        pending.append(pool.submit(work, item))
+        if len(pending) >= SLICES_IN_FLIGHT:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 class _Transfer:
-    """One chunk at a time: screen, ask Synapse about files a lost answer left uncertain, upload the rest, record.
+    """One chunk at a time: ask Synapse about files a lost answer left uncertain, read and upload the rest, record.
 
     A file is marked *attempted* in the ledger before its upload request and *confirmed* after the answer, so a
     lost confirm answer, a 5xx or a kill in between leaves a trace: before such a file is sent again, its SHA1 is
     looked up on the server (``verify_data_files_checksums``), and a file that did land is not uploaded twice.
     """
 
-    def __init__(self, client: BulkUploader, ledger: Ledger, target: str, screen: Screen | None,
-                 uncertain: set[str], sending: Sending) -> None:
-        self.client, self.ledger, self.target, self.screen, self.uncertain = client, ledger, target, screen, uncertain
-        self.sending = sending
+    def __init__(self, uploader: PresignedUploader, client: BulkUploader, ledger: Ledger, target: str,
+                 screen: Screen, uncertain: set[str]) -> None:
+        self.uploader, self.client, self.ledger, self.target = uploader, client, ledger, target
+        self.screen, self.uncertain = screen, uncertain
 
     def deliver(self, chunk: list[tuple[SourceFile, Path]]) -> list[FileUpload]:
         outcome: list[FileUpload] = []
-        if self.screen is not None:
-            refused = {f.fingerprint: (f, verdict) for f, p in chunk if (verdict := self.screen(f, p))}
-            outcome += [_failed(f, reason, status) for f, (status, reason) in refused.values()]
-            chunk = [(f, p) for f, p in chunk if f.fingerprint not in refused]
         doubtful = [(f, p) for f, p in chunk if f.fingerprint in self.uncertain]
         if doubtful:
             known = found_on_server(self.client, doubtful, FileStatus.ALREADY_UPLOADED)
             outcome += known
             settled = {u.fingerprint for u in known}
             chunk = [(f, p) for f, p in chunk if f.fingerprint not in settled]
-        outcome += _unchanged_while_sent(self._send(chunk), chunk)
+        outcome += self._send(chunk)
         landed = [u for u in outcome if u.status in (FileStatus.UPLOADED, FileStatus.ALREADY_UPLOADED) and u.checksum]
         self.ledger.record_files(self.target, [(u.fingerprint, ConfirmedFile(u.checksum or "", u.data_file_id, u.size))
                                                for u in landed])
         return outcome
-
 
     def _send(self, chunk: list[tuple[SourceFile, Path]]) -> list[FileUpload]:
         """Upload, and send failed files again (with backoff) up to ``SLICE_ATTEMPTS`` times. That is safe: a file
@@ -179,8 +211,8 @@ class _Transfer:
         outcome: list[FileUpload] = []
         for attempt in range(1, SLICE_ATTEMPTS + 1):
             self.ledger.mark_files_attempted(self.target, [f.fingerprint for f, _ in chunk])
-            sent = _upload_slice(self.client, chunk, self.sending)
-            again = {u.fingerprint for u in sent if u.status == FileStatus.FAILED and not _refused(u)}
+            sent = self._round(chunk)
+            again = {u.fingerprint for u in sent if u.status == FileStatus.FAILED and _worth_again(u)}
             if not again or attempt == SLICE_ATTEMPTS:
                 return outcome + sent
             outcome += [u for u in sent if u.fingerprint not in again]
@@ -188,42 +220,99 @@ class _Transfer:
             time.sleep(random.uniform(0, SLICE_RETRY_DELAY * 2 ** (attempt - 1)))
         return outcome
 
+    def _round(self, chunk: list[tuple[SourceFile, Path]]) -> list[FileUpload]:
+        if not chunk:
+            return []
+        by_key = {f.fingerprint: (f, p) for f, p in chunk}
+        notes: dict[str, str] = {}
+        streamed: set[str] = set()
+        outgoing = [Outgoing(f.fingerprint, f.name, f.size, self._loader(f, p, notes, streamed)) for f, p in chunk]
+        try:
+            landed = self.uploader.upload(outgoing)
+        except Exception as exc:  # the presigned-request or confirm call failed as a whole: what landed is unknown
+            return _request_failed(self.client, chunk, exc)
+        outcome = [_outcome(*by_key.pop(u.key), u, notes.get(u.key), u.key in streamed) for u in landed
+                   if u.key in by_key]
+        return outcome + [_failed(f, "no result returned for this file (not uploaded); re-run the batch")
+                          for f, _ in by_key.values()]
 
-def _unchanged_while_sent(sent: list[FileUpload], chunk: list[tuple[SourceFile, Path]]) -> list[FileUpload]:
-    """A local file uploaded where it lies may have changed while it was read: the server then holds bytes that
-    match neither the listing nor the checksum, so the upload does not count (a re-run lists and sends it anew)."""
-    local = {f.fingerprint: f for f, p in chunk if p == Path(f.uri)}
-    out = []
-    for u in sent:
-        changed = still_as_listed(local[u.fingerprint]) if u.fingerprint in local and u.checksum else None
-        out.append(_failed(local[u.fingerprint], f"{CHANGED_WHILE_SENT}: it {changed}") if changed else u)
-    return out
+    def _loader(self, file: SourceFile, path: Path, notes: dict[str, str],
+                streamed: set[str]) -> Callable[[], Body | Refused]:
+        def load() -> Body | Refused:
+            read = read_for_upload(file, path)
+            verdict = self.screen(file, read.look)
+            if verdict is not None and verdict[0] == NOTE:
+                notes[file.fingerprint] = verdict[1]
+            elif verdict is not None:
+                return Refused(*verdict)
+            if read.data is not None:
+                return read.data
+            streamed.add(file.fingerprint)
+            return Streamed(path, file.size)
+
+        return load
 
 
-Screen = Callable[[SourceFile, Path], tuple[str, str] | None]  # (status, reason) to refuse a file, None to send it
+NOTE = "note"  # a screen's verdict that sends the file and says why it is worth a look
+Screen = Callable[[SourceFile, FileLook], tuple[str, str] | None]  # (status, reason) or (NOTE, note); None: send
+
+
+def send_all(file: SourceFile, look: FileLook) -> tuple[str, str] | None:
+    """Only a file that cannot be read as listed is not sent."""
+    return (FileStatus.REJECTED, f"not sent: it {look.unreadable}") if look.unreadable else None
+
+
+def content_screen(plan: BatchPlan, policy: ContentPolicy) -> Screen:
+    """Judge what reading each file found: a file that cannot be read as listed is rejected, what the content
+    guard refuses is rejected too, and a content finding rejects or notes the file by the spec's
+    ``content_policy``: each holds back its own unit (a re-run reads the file again)."""
+    specs = {f.fingerprint: (spec, spec in plan.required_specs) for unit in plan.valid_units
+             for spec, f in unit.files.items()}
+
+    def screen(file: SourceFile, look: FileLook) -> tuple[str, str] | None:
+        spec, required = specs.get(file.fingerprint, ("?", True))
+        what = f"file {file.relative_path} ({spec})"
+        if look.unreadable:
+            return FileStatus.REJECTED, f"not sent: {what} {look.unreadable}"
+        if look.unsafe:
+            return FileStatus.REJECTED, f"{what} {look.unsafe}"
+        if not look.content:
+            return None
+        which = "required" if required else "optional"
+        if policy.for_spec(required) == HOLD_BACK:
+            return FileStatus.REJECTED, (f"{what} {look.content}; fix or replace it (or set content_policy.{which}: "
+                                         "warn)")
+        return NOTE, f"{what} {look.content}; uploaded anyway (content_policy.{which}: warn)"
+
+    return screen
+
+
 CHANGED_WHILE_SENT = "the file changed while it was uploaded, so the upload does not count"
 
 
-def copy_screen(plan: BatchPlan, policy: ContentPolicy) -> Screen:
-    """Look at each file just before it is sent. A local file was looked at when the batch was planned, so only
-    its listing is compared; a staged copy of a remote file is looked at in full, here, for the first time."""
-    held_back = {f.fingerprint for unit in plan.valid_units for spec, f in unit.files.items()
-                 if policy.for_spec(spec in plan.required_specs) == HOLD_BACK}
+def _outcome(f: SourceFile, path: Path, landed: Landed, note: str | None, streamed: bool) -> FileUpload:
+    """A file sent from memory was sent as it was read and screened; one streamed from where it lies may have
+    changed while it was sent, and then the server holds bytes that match neither the listing nor what was
+    screened, so the upload does not count (a re-run lists and sends it anew)."""
+    if landed.refused is not None:
+        return _failed(f, landed.refused.reason, landed.refused.status)
+    changed = still_as_listed(f) if streamed and landed.checksum and path == Path(f.uri) else None
+    if changed:
+        return _failed(f, f"{CHANGED_WHILE_SENT}: it {changed}")
+    if landed.checksum:
+        return FileUpload(f.relative_path, f.fingerprint, f.size, FileStatus.UPLOADED, landed.checksum,
+                          landed.data_file_id, note=note)
+    return _failed(f, redact(landed.error or "the server did not confirm the upload"))
 
-    def screen(file: SourceFile, path: Path) -> tuple[str, str] | None:
-        if path == Path(file.uri):
-            changed = still_as_listed(file)
-            return (FileStatus.FAILED, f"not sent: it {changed}") if changed else None
-        look = look_at_copy(file, path)
-        if look.unreadable:
-            return FileStatus.FAILED, f"its staged copy {look.unreadable}"
-        if look.unsafe:
-            return FileStatus.REJECTED, look.unsafe
-        if look.content and file.fingerprint in held_back:
-            return FileStatus.REJECTED, f"it {look.content}; fix or replace it (or set content_policy: warn)"
-        return None
 
-    return screen
+def _request_failed(client: Any, chunk: list[tuple[SourceFile, Path]], exc: Exception) -> list[FileUpload]:
+    refused = _token_refusal(exc)
+    if refused:  # nothing can be confirmed with this token, so nothing landed that a re-run could duplicate
+        return [_failed(f, refused) for f, _ in chunk]
+    reason = redact(f"{type(exc).__name__}: {exc}")
+    landed = [u for u in found_on_server(client, chunk, FileStatus.UPLOADED) if u.status == FileStatus.UPLOADED]
+    settled = {u.fingerprint for u in landed}
+    return landed + [_failed(f, f"{REQUEST_FAILED}: {reason}") for f, _ in chunk if f.fingerprint not in settled]
 
 
 def found_on_server(client: Any, chunk: list[tuple[SourceFile, Path]], status: str) -> list[FileUpload]:
@@ -248,55 +337,12 @@ def _sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _upload_slice(
-    client: BulkUploader, chunk: list[tuple[SourceFile, Path]], sending: Sending) -> list[FileUpload]:
-    if not chunk:
-        return []
-    by_path = {str(path): f for f, path in chunk}
-    try:
-        response = upload_presigned(
-            client, [Path(p) for p in by_path], max_workers=max(1, min(sending.max_workers, 100)),
-            batch_size=max(1, min(len(chunk), 1000)), max_upload_retries=sending.max_upload_retries,
-            timeouts=sending.timeouts)
-    except UnsafeFileContentError:
-        # A file changed since it was screened; the SDK refuses the whole call. Drop the unsafe ones, retry the rest.
-        unsafe = {str(p): unsafe_reason(str(p)) for _, p in chunk}
-        kept = [(f, p) for f, p in chunk if not unsafe[str(p)]]
-        failed = [_failed(f, unsafe[str(p)] or "") for f, p in chunk if unsafe[str(p)]]
-        if len(kept) == len(chunk):
-            return [_failed(f, "the SDK content guard refused the upload") for f, _ in chunk]
-        return failed + _upload_slice(client, kept, sending)
-    except Exception as exc:  # the presigned-request or confirm call failed as a whole: what landed is unknown
-        refused = _token_refusal(exc)
-        if refused:  # nothing can be confirmed with this token, so nothing landed that a re-run could duplicate
-            return [_failed(f, refused) for f, _ in chunk]
-        reason = redact(f"{type(exc).__name__}: {exc}")
-        landed = found_on_server(client, chunk, FileStatus.UPLOADED)
-        settled = {u.fingerprint for u in landed if u.status == FileStatus.UPLOADED}
-        return [u for u in landed if u.status == FileStatus.UPLOADED] + [
-            _failed(f, f"{REQUEST_FAILED}: {reason}") for f, _ in chunk if f.fingerprint not in settled]
-    outcome: list[FileUpload] = []
-    for result in getattr(response, "results", []) or []:
-        f = by_path.pop(str(result.file_key), None)
-        if f is None:
-            continue
-        if result.success and result.checksum:
-            outcome.append(
-                FileUpload(f.relative_path, f.fingerprint, f.size, FileStatus.UPLOADED, result.checksum, result.data_file_id)
-            )
-        else:
-            outcome.append(_failed(f, redact(result.error or "the server did not confirm the upload")))
-    # The SDK silently drops files when the server returns fewer presigned URLs than asked for.
-    outcome.extend(_failed(f, "no result returned for this file (not uploaded); re-run the batch") for f in by_path.values())
-    return outcome
-
-
 TOKEN_REFUSED = "Synapse refused the access token"
 
 
-def _refused(upload: FileUpload) -> bool:
-    """Sending again cannot help when the token was refused."""
-    return TOKEN_REFUSED in (upload.error or "")
+def _worth_again(upload: FileUpload) -> bool:
+    """Sending again cannot help when the token was refused, or the file could not be read as listed."""
+    return TOKEN_REFUSED not in (upload.error or "") and not (upload.error or "").startswith("not sent:")
 
 
 def _token_refusal(exc: Exception) -> str | None:

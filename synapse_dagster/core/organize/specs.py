@@ -48,9 +48,11 @@ class CollectionSpecs:
     specs: tuple[FileSpec, ...]
     meta_schema: Mapping[str, Any] | None = None
     _by_name: Mapping[str, FileSpec] = field(default_factory=dict, repr=False, compare=False)
+    _required: tuple[FileSpec, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {spec.name: spec for spec in self.specs})
+        object.__setattr__(self, "_required", tuple(s for s in self.specs if s.is_required))  # asked once per unit
 
     @classmethod
     def from_api(cls, collection: Mapping[str, Any]) -> CollectionSpecs:
@@ -103,7 +105,8 @@ class CollectionSpecs:
 
     @property
     def required(self) -> tuple[FileSpec, ...]:
-        return tuple(s for s in self.specs if s.is_required)
+        cached = self.__dict__.get("_required")  # absent from specs pickled by an older version
+        return cached if cached is not None else tuple(s for s in self.specs if s.is_required)
 
     def specs_for_extension(self, extension: str) -> list[FileSpec]:
         return [s for s in self.specs if s.accepts(extension)]

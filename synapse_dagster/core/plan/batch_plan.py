@@ -25,7 +25,7 @@ from synapse_dagster.core.meta.sidecars import read_sidecar
 from synapse_dagster.core.meta.sources import MetaRecipe, UnitFacts, unit_sources
 from synapse_dagster.core.meta.validation import compiled
 from synapse_dagster.core.plan.content import WARN, ContentPolicy
-from synapse_dagster.core.plan.screening import FileLook
+from synapse_dagster.core.plan.screening import FileLook, listing_look
 
 
 @dataclass
@@ -126,7 +126,7 @@ class FileAccess:
     """What planning may read: sidecars (``read_bytes``) and, through ``look``, data files."""
 
     read_bytes: Callable[[SourceFile], bytes] | None = None
-    look: Callable[[SourceFile], FileLook] | None = None  # see screening.look_at
+    look: Callable[[SourceFile], FileLook] | None = None  # None: by the listing alone (listing_look)
 
 
 @dataclass
@@ -234,8 +234,8 @@ class _FileProblems:
     def of(self, grouped: PlannedUnit) -> tuple[list[Problem], list[str]]:
         """(problems, notes) of the unit's files."""
         limit = self.settings.max_file_bytes
-        if self.look is None and (limit is None or all(f.size <= limit for f in grouped.files.values())):
-            return [], []
+        if self.look is None and all(0 < f.size and (limit is None or f.size <= limit) for f in grouped.files.values()):
+            return [], []  # nothing to say from the listing: the common case, kept cheap
         problems: list[Problem] = []
         notes: list[str] = []
         for spec_name, file in sorted(grouped.files.items()):
@@ -243,8 +243,8 @@ class _FileProblems:
             if limit is not None and file.size > limit:
                 problems.append(Problem(ProblemKind.FILE_TOO_LARGE, f"{what} is {file.size / 2**20:.1f} MiB, over the "
                                         f"{limit / 2**20:.0f} MiB limit (max_file_size_mb)"))
-            if self.look is not None and grouped.is_complete:
-                problems += self._looked(what, spec_name, self.look(file), notes)
+            if grouped.is_complete:
+                problems += self._looked(what, spec_name, (self.look or listing_look)(file), notes)
         return problems, notes
 
     def _looked(self, what: str, spec_name: str, look: FileLook, notes: list[str]) -> list[Problem]:

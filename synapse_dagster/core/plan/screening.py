@@ -1,24 +1,25 @@
-"""Looking at each file before anything is sent: can it still be read as listed, would the SDK's content guard
+"""Looking at each file as it is read for upload: can it still be read as listed, would the SDK's content guard
 refuse it, and is its content what its name says (:mod:`.content`).
 
 ``upload_files_bulk`` runs ``ensure_safe`` on every file before sending anything and raises on the first unsafe
-one, so one bad file would abort a whole batch; an unreadable or vanished file would do the same. Looking at each
-file up front turns all of these into a problem of its own unit, reported with the rule and byte offset (never
-the matched bytes).
+one, so one bad file would abort a whole batch; an unreadable or vanished file would do the same. Here each file is
+read once, when its upload comes (:func:`read_for_upload`), and those same bytes are screened, hashed and sent;
+a finding holds back its own unit, reported with the rule and byte offset (never the matched bytes). Planning
+judges files by their listing alone (:func:`listing_look`), so it never opens a data file.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from synapse_sdk.utils.file.content_guard import ContentFinding, inspect_file
+from synapse_sdk.utils.file.content_guard import ContentFinding, inspect_bytes, inspect_file
 
 from synapse_dagster.core.plan.content import content_finding
 from synapse_dagster.core.sources.files import SourceFile
-from synapse_dagster.core.sources.location import parse_source
 
 
 @dataclass(frozen=True)
@@ -47,34 +48,74 @@ def unsafe_reason(path: str) -> str | None:
     return f"rejected by the SDK content guard: {describe_findings(findings)}"
 
 
-def look_at(file: SourceFile) -> FileLook:
-    """Look at a file where it lies when it is local; a remote file is judged by its listing here (an empty one)
-    and looked at once it is staged, just before upload (:func:`look_at_copy`)."""
-    if not parse_source(file.uri).is_local:
-        return FileLook(content="is empty (0 bytes)" if file.size == 0 else None)
-    return _look(Path(file.uri), file, as_listed=True)
+def listing_look(file: SourceFile) -> FileLook:
+    """What planning can tell of a file without opening it: an empty file is a finding."""
+    return FileLook(content="is empty (0 bytes)" if file.size == 0 else None)
 
 
-def look_at_copy(file: SourceFile, path: Path) -> FileLook:
-    """Look at the staged copy (or the local file itself) of ``file`` just before it is uploaded."""
-    return _look(path, file, as_listed=path == Path(file.uri))
+IN_MEMORY_MAX = 8 * 2**20  # bigger files are screened, then streamed (read twice); one PUT thread holds at most this
 
 
-def _look(path: Path, file: SourceFile, *, as_listed: bool) -> FileLook:
+@dataclass(frozen=True)
+class FileRead:
+    """One read of a file for upload: what looking at its bytes found, and the bytes (``None`` when the file is
+    bigger than ``IN_MEMORY_MAX`` and is to be streamed from ``path``, or could not be read)."""
+
+    look: FileLook
+    data: bytes | None = None
+
+
+def read_for_upload(file: SourceFile, path: Path, *, in_memory_max: int | None = None) -> FileRead:
+    """Read ``path`` (the local file itself, or the staged copy of a remote one) once, and screen those bytes.
+
+    The file must still be the regular file that was listed (a staged copy: of the listed size), and must not
+    change while it is read; a symlink swapped in since the listing is not followed.
+    """
+    as_listed = path == Path(file.uri)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError as exc:
-        return FileLook(unreadable=unreadable_reason(exc))
+        return FileRead(FileLook(unreadable=unreadable_reason(exc)))
     try:
         with os.fdopen(fd, "rb") as handle:
-            changed = _changed(os.fstat(handle.fileno()), file) if as_listed else None
+            before = os.fstat(handle.fileno())
+            changed = _changed(before, file) if as_listed else _resized(before, file)
             if changed:
-                return FileLook(unreadable=changed)
-            finding = content_finding(handle, file.extension, file.size)
-        unsafe = unsafe_reason(str(path))
+                return FileRead(FileLook(unreadable=changed))
+            if before.st_size > (IN_MEMORY_MAX if in_memory_max is None else in_memory_max):
+                return FileRead(_look_streamed(handle, path, file))
+            data = handle.read(before.st_size + 1)
+            if len(data) != before.st_size or _moved(before, os.fstat(handle.fileno())):
+                return FileRead(FileLook(unreadable=CHANGED_WHILE_READ))
     except OSError as exc:
-        return FileLook(unreadable=unreadable_reason(exc))
+        return FileRead(FileLook(unreadable=unreadable_reason(exc)))
+    return FileRead(_look_bytes(data, file), data)
+
+
+CHANGED_WHILE_READ = "changed while it was read for upload (still being written?); re-run the batch once it is complete"
+
+
+def _look_bytes(data: bytes, file: SourceFile) -> FileLook:
+    findings = inspect_bytes(file.name, data)
+    if findings:
+        return FileLook(unsafe=f"rejected by the SDK content guard: {describe_findings(findings)}")
+    return FileLook(content=content_finding(io.BytesIO(data), file.extension, len(data)))
+
+
+def _look_streamed(handle: io.BufferedReader, path: Path, file: SourceFile) -> FileLook:
+    finding = content_finding(handle, file.extension, file.size)
+    unsafe = unsafe_reason(str(path))
     return FileLook(unsafe=unsafe) if unsafe else FileLook(content=finding)
+
+
+def _resized(st: os.stat_result, file: SourceFile) -> str | None:
+    if st.st_size != file.size:
+        return f"was copied with {st.st_size:,} bytes, not the {file.size:,} listed; re-run the batch"
+    return None
+
+
+def _moved(before: os.stat_result, after: os.stat_result) -> bool:
+    return (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns)
 
 
 def unreadable_reason(exc: OSError) -> str:

@@ -28,9 +28,10 @@ def test_requests_carry_the_confirmed_checksums_and_skip_units_with_a_missing_fi
     assert requests[0].files == {"image_1": {"checksum": "sha-A/x.png", "path": "A/x.png"},
                                  "label_1": {"checksum": "sha-A/x.json", "path": "A/x.json"}}
     assert requests[0].payload(5) == {"data_collection": 5, "files": requests[0].files, "meta": {"dataset_key": "b/A"}}
-    assert skipped == [("b/B", ["label_1: HTTP 403"])] and wanted.held_back == []
+    assert skipped == [("b/B", ["file B/x.json (label_1): HTTP 403"])] and wanted.held_back == []
 
-    rejected = FileUpload("B/x.json", half.files["label_1"].fingerprint, 10, FileStatus.REJECTED, error="unsafe")
+    why = "file B/x.json (label_1) rejected by the SDK content guard: SCRIPT_INJECTION(script_tag) at byte 0"
+    rejected = FileUpload("B/x.json", half.files["label_1"].fingerprint, 10, FileStatus.REJECTED, error=why)
     uploads.files[rejected.fingerprint] = rejected
     wanted = unit_requests(BatchPlan("b", [ok, half], []), uploads)
-    assert wanted.skipped == [] and wanted.held_back == [("b/B", ["label_1: unsafe"])]
+    assert wanted.skipped == [] and wanted.held_back == [("b/B", [why])]  # the finding names its file once

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from pathlib import Path
 
 import pytest
 
@@ -99,31 +101,71 @@ def test_redaction_masks_registered_tokens_and_signatures():
     assert "signature=***" in text
 
 
-def test_a_file_that_changes_while_it_is_sent_does_not_count_and_is_sent_again(sandbox, tmp_path, ledger):
-    """The last look before sending passes, then the file is rewritten: the server got bytes that match neither the
-    listing nor what was hashed, so the upload is not recorded, and a re-run sends the new content."""
-    from synapse_dagster.core.deliver.upload import CHANGED_WHILE_SENT
-    from synapse_dagster.core.plan.screening import still_as_listed
-
+def _live_folder(tmp_path):
     folder = tmp_path / "live"
     folder.mkdir()
     (folder / "steady.json").write_text('{"a": 1}')
     (folder / "growing.json").write_text('{"b": 1}')
-    files = list(list_local(folder))
+    return folder, list(list_local(folder))
 
-    def screen_then_change(file, path):
-        if still_as_listed(file):
-            return "failed", "changed before it was sent"
-        if file.name == "growing.json":
-            path.write_text('{"b": 1, "more": "written while the upload ran"}')
-        return None
 
-    report = upload_files(sandbox.client(), files, ledger=ledger, target=sandbox.url, screen=screen_then_change)
+def _rewrite_growing(file, look):
+    """A screen that passes every file, and rewrites one right after it was read for upload."""
+    if file.name == "growing.json":
+        Path(file.uri).write_text('{"b": 1, "more": "written while the upload ran"}')
+    return None
+
+
+def test_a_file_rewritten_after_it_was_read_lands_as_read_and_a_rerun_sends_the_new_content(sandbox, tmp_path, ledger):
+    """A file up to IN_MEMORY_MAX is read once: the bytes screened are the bytes hashed and sent, so a rewrite
+    after the read cannot put other bytes on the server; the new content is a new listing, sent by the re-run."""
+    folder, files = _live_folder(tmp_path)
+    report = upload_files(sandbox.client(), files, ledger=ledger, target=sandbox.url, screen=_rewrite_growing)
+    by_name = {u.relative_path: u for u in report.files.values()}
+    assert [by_name[n].status for n in ("steady.json", "growing.json")] == [FileStatus.UPLOADED] * 2
+    assert by_name["growing.json"].checksum == hashlib.sha1(b'{"b": 1}').hexdigest()
+    again = upload_files(sandbox.client(), list(list_local(folder)), ledger=ledger, target=sandbox.url)
+    assert sorted(u.status for u in again.files.values()) == [FileStatus.ALREADY_UPLOADED, FileStatus.UPLOADED]
+    grown = next(u for u in again.files.values() if u.relative_path == "growing.json")
+    assert grown.checksum == hashlib.sha1((folder / "growing.json").read_bytes()).hexdigest()
+
+
+def test_a_streamed_file_that_changes_while_it_is_sent_does_not_count_and_is_sent_again(sandbox, tmp_path, ledger,
+                                                                                       monkeypatch):
+    """A file too big to hold is streamed from where it lies: if it changes meanwhile, the server got bytes that
+    match neither the listing nor what was screened, so the upload is not recorded, and a re-run sends it anew."""
+    from synapse_dagster.core.deliver.upload import CHANGED_WHILE_SENT
+    from synapse_dagster.core.plan import screening
+
+    monkeypatch.setattr(screening, "IN_MEMORY_MAX", 4)  # every file is streamed
+    folder, files = _live_folder(tmp_path)
+    report = upload_files(sandbox.client(), files, ledger=ledger, target=sandbox.url, screen=_rewrite_growing)
     by_name = {u.relative_path: u for u in report.files.values()}
     assert by_name["steady.json"].status == FileStatus.UPLOADED
-    assert by_name["growing.json"].status == FileStatus.FAILED and CHANGED_WHILE_SENT in by_name["growing.json"].error
+    assert by_name["growing.json"].status == FileStatus.FAILED and "the file changed before it was sent (8 → 48 bytes)" \
+        in by_name["growing.json"].error
     assert ledger.confirmed_files(sandbox.url, [f.fingerprint for f in files]).keys() == {
         f.fingerprint for f in files if f.name == "steady.json"}
-    relisted = list(list_local(folder))
-    again = upload_files(sandbox.client(), relisted, ledger=ledger, target=sandbox.url)
+    again = upload_files(sandbox.client(), list(list_local(folder)), ledger=ledger, target=sandbox.url)
     assert sorted(u.status for u in again.files.values()) == [FileStatus.ALREADY_UPLOADED, FileStatus.UPLOADED]
+
+
+def test_a_streamed_file_rewritten_with_its_size_while_it_is_sent_does_not_count(sandbox, tmp_path, ledger,
+                                                                                monkeypatch):
+    """The same size, other bytes: only the listing's modification time tells, after the PUT."""
+    from synapse_dagster.core.deliver.upload import CHANGED_WHILE_SENT
+    from synapse_dagster.core.plan import screening
+
+    monkeypatch.setattr(screening, "IN_MEMORY_MAX", 4)
+    folder, files = _live_folder(tmp_path)
+
+    def same_size(file, look):
+        if file.name == "growing.json":
+            Path(file.uri).write_text('{"b": 2}')
+            os.utime(file.uri, ns=(1, 1))
+        return None
+
+    report = upload_files(sandbox.client(), files, ledger=ledger, target=sandbox.url, screen=same_size)
+    grown = next(u for u in report.files.values() if u.relative_path == "growing.json")
+    assert grown.status == FileStatus.FAILED and CHANGED_WHILE_SENT in grown.error
+    assert grown.fingerprint not in ledger.confirmed_files(sandbox.url, [grown.fingerprint])

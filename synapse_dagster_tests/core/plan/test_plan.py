@@ -1,5 +1,7 @@
 """The reviewed plan of a batch: every source merged, every problem held back, gates that warn or block."""
 
+from pathlib import Path
+
 
 
 from synapse_dagster.core.plan.gates import evaluate_gates
@@ -9,7 +11,7 @@ from synapse_dagster.core.organize.layouts import Pattern
 from synapse_dagster.core.meta.sheets import read_metadata_table
 from synapse_dagster.core.plan.batch_plan import FileAccess, PlanSettings, plan_batch
 from synapse_dagster.core.plan.report import plan_markdown
-from synapse_dagster.core.plan.screening import look_at
+from synapse_dagster.core.plan.screening import read_for_upload
 from synapse_dagster.core.meta.sources import MetaRecipe
 from synapse_dagster_tests.core.tables import PNG, sheet, specs, with_cells
 
@@ -28,7 +30,7 @@ def test_plan_merges_every_source_and_holds_back_bad_units(tmp_path):
     recipe = MetaRecipe(static={"site": "A"}, filename_regex=r"^(?P<patient_id>P\d+)_(?P<age>[^_]+)_(?P<sex>male|female)")
     settings = PlanSettings("p", "{batch}/{group_key}", recipe, max_file_bytes=2**20)
     plan = plan_batch(grouping, collection, "b1", settings, sheet=read_metadata_table(tmp_path / "meta.xlsx"),
-                      access=FileAccess(look=look_at))
+                      access=FileAccess(look=lambda f: read_for_upload(f, Path(f.uri)).look))  # a plan may look
     units = {u.group_key: u for u in plan.units}
     assert [u.group_key for u in plan.valid_units] == ["P001_45_male", "P002_50_female"]
     assert units["P001_45_male"].meta == {"site": "A", "patient_id": "P001", "age": 46, "sex": "male",
