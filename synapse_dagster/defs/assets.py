@@ -195,7 +195,8 @@ def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadRep
 
 
 def _log_progress(step: Step, progress: Progress, outcome: list) -> None:
-    line = progress.advance(len(outcome), sum(u.size for u in outcome if u.status == FileStatus.UPLOADED))
+    landed = (FileStatus.UPLOADED, FileStatus.ALREADY_UPLOADED)  # counted like the files: the total includes both
+    line = progress.advance(len(outcome), sum(u.size for u in outcome if u.status in landed))
     if line:
         step.context.log.info(line)
 

@@ -341,8 +341,9 @@ TOKEN_REFUSED = "Synapse refused the access token"
 
 
 def _worth_again(upload: FileUpload) -> bool:
-    """Sending again cannot help when the token was refused, or the file could not be read as listed."""
-    return TOKEN_REFUSED not in (upload.error or "") and not (upload.error or "").startswith("not sent:")
+    """Sending again cannot help when the token was refused (a file that could not be read is REJECTED, not
+    FAILED, so it never comes here)."""
+    return TOKEN_REFUSED not in (upload.error or "")
 
 
 def _token_refusal(exc: Exception) -> str | None:
