@@ -78,7 +78,7 @@ def register_batch(instance: dg.DagsterInstance, partitions: str, batch: str) ->
 
 def output_of(result: dg.ExecuteInProcessResult, pipeline: str, name: str) -> Any:
     try:
-        return result.output_for_node(f"{pipeline}__{name}")
+        return result.asset_value(dg.AssetKey([pipeline, name]))
     except Exception:  # the step did not run (blocked, failed, or outside the selection)
         return None
 

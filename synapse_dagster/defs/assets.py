@@ -21,12 +21,12 @@ from synapse_dagster.config.models import BatchMode, PipelineConfig
 from synapse_dagster.core.batches.keys import BatchKeyError, check_batch_key
 from synapse_dagster.core.batches.windows import WindowSpec
 from synapse_dagster.core.deliver.claims import batch_claim, claimant
-from synapse_dagster.core.deliver.creation import UnitStatus, create_units, dead_letters
+from synapse_dagster.core.deliver.creation import CreationReport, UnitCreation, UnitStatus, dead_letters
 from synapse_dagster.core.deliver.ledger import Ledger
 from synapse_dagster.core.deliver.progress import Progress
-from synapse_dagster.core.deliver.requests import unit_requests
+from synapse_dagster.core.deliver.requests import ReadyUnits, UnitRequests, unit_requests
 from synapse_dagster.core.deliver.tasks import create_tasks
-from synapse_dagster.core.deliver.upload import FileStatus, UploadReport, content_screen, upload_files
+from synapse_dagster.core.deliver.upload import FileStatus, FileUpload, UploadReport, content_screen, upload_files
 from synapse_dagster.core.meta.sheet_files import load_sheet, reserved_paths
 from synapse_dagster.core.meta.sheets import MetadataError
 from synapse_dagster.core.meta.validation import SchemaError, check_schema
@@ -79,7 +79,7 @@ class Step:
         """This materialization's folder for batch tables (see core.tables)."""
         state: IngestStateResource = self.context.resources.ingest_state
         return state.spill(pipeline=self.pipeline.name, batch=check_batch_key(self.batch),
-                           asset=self.context.assets_def.key.path[-1], run_id=self.context.run.run_id)
+                           asset=self.context.op_def.name.rsplit("__", 1)[-1], run_id=self.context.run.run_id)
 
     def roots(self) -> list[SourceRoot]:
         sources: SourcesResource = self.context.resources.sources
@@ -171,27 +171,64 @@ def validated_meta(step: Step, collection_specs: CollectionSpecs, source_invento
     return dg.Output(plan, metadata=metadata.validated_meta(plan))
 
 
-def uploaded_files(step: Step, validated_meta: BatchPlan) -> dg.Output[UploadReport]:
+def delivery(step: Step, validated_meta: BatchPlan) -> tuple[dg.Output[UploadReport], dg.Output[CreationReport]]:
+    """``uploaded_files`` and ``created_units`` in one step, so that units whose files are confirmed are created
+    while later files are still uploading."""
     pipeline, synapse = step.pipeline, step.synapse
     files = [f for unit in validated_meta.valid_units for f in unit.files.values()]
     with step.failing_clearly(SourceError):
         roots = step.roots()
     failures: dict[str, str] = {}
     progress = Progress(len(files), sum(f.size for f in files))
-    with step.ledger() as ledger, step.delivering(ledger), tempfile.TemporaryDirectory(prefix="synapse-staging-") as workdir:
-        report = upload_files(
-            synapse.client(), files, ledger=ledger, target=synapse.credentials().target,
+    ready = ReadyUnits(validated_meta)
+    target = synapse.credentials().target
+    with (step.ledger() as ledger, step.delivering(ledger),
+          tempfile.TemporaryDirectory(prefix="synapse-staging-") as workdir,
+          UnitCreation(synapse.client(), pipeline.data_collection, ready.keys(), ledger=ledger, target=target,
+                       batch=step.batch, batch_size=pipeline.creating_data_unit_batch_size,
+                       on_collision=pipeline.on_dataset_key_collision) as creation):
+
+        def slice_done(outcome: list[FileUpload]) -> None:
+            creation.offer(ready.arrived(outcome))
+            _log_progress(step, progress, outcome)
+
+        uploads = upload_files(
+            synapse.client(), files, ledger=ledger, target=target,
             stage=stage_by_root(roots, Path(workdir), pipeline.staging_max_mb * 2**20, failures),
             screen=content_screen(validated_meta, pipeline.content_policy.policy()),
             stage_failures=failures, max_workers=pipeline.upload_max_workers,
             timeouts=UploadTimeouts(put_s=synapse.upload_timeout_s, api_s=synapse.read_timeout_s),
-            on_slice_done=lambda outcome: _log_progress(step, progress, outcome),
+            on_slice_done=slice_done,
         )
-    for error, paths in report.by_cause(FileStatus.FAILED).items():
+        _log_upload_problems(step, uploads)
+        wanted = unit_requests(validated_meta, uploads)
+        creation.offer(wanted.requests)  # every unit the upload allows, whatever the slices already offered
+        created = creation.finish()
+        _settle_creation(step, ledger, created, wanted)
+    return (dg.Output(uploads, output_name="uploaded_files", metadata=metadata.uploaded_files(uploads)),
+            dg.Output(created, output_name="created_units", metadata=metadata.created_units(
+                created, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection)))
+
+
+def _log_upload_problems(step: Step, uploads: UploadReport) -> None:
+    for error, paths in uploads.by_cause(FileStatus.FAILED).items():
         step.context.log.warning(f"upload failed for {_some(paths)}: {error}")
-    for note, paths in report.notes().items():
+    for note, paths in uploads.notes().items():
         step.context.log.warning(f"uploaded with a warning {_some(paths)}: {note}")
-    return dg.Output(report, metadata=metadata.uploaded_files(report))
+
+
+def _settle_creation(step: Step, ledger: Ledger, report: CreationReport, wanted: UnitRequests) -> None:
+    """What creation leaves to record: collisions in the log, units that never got a request, dead letters, tasks."""
+    pipeline, synapse = step.pipeline, step.synapse
+    target = synapse.credentials().target
+    for outcome in report.by_status(UnitStatus.COLLIDED):
+        step.context.log.warning(outcome.error or outcome.dataset_key)
+    report.skipped, report.held_back = wanted.skipped, wanted.held_back
+    ledger.record_dead_letters(target, pipeline.data_collection, step.batch, dead_letters(report),
+                               [k for k, o in report.outcomes.items() if o.status != "failed"])
+    if pipeline.project:
+        report.tasks = create_tasks(synapse.client(), pipeline.project, report.unit_ids(), ledger=ledger,
+                                    target=target, batch_size=pipeline.creating_data_unit_batch_size)
 
 
 def _log_progress(step: Step, progress: Progress, outcome: list) -> None:
@@ -203,24 +240,3 @@ def _log_progress(step: Step, progress: Progress, outcome: list) -> None:
 
 def _some(paths: list[str]) -> str:
     return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
-
-
-def created_units(step: Step, validated_meta: BatchPlan, uploaded_files: UploadReport) -> dg.Output:
-    pipeline, synapse = step.pipeline, step.synapse
-    wanted = unit_requests(validated_meta, uploaded_files)
-    with step.ledger() as ledger, step.delivering(ledger):
-        report = create_units(synapse.client(), pipeline.data_collection, wanted.requests, ledger=ledger,
-                              target=synapse.credentials().target, batch=step.batch,
-                              batch_size=pipeline.creating_data_unit_batch_size,
-                              on_collision=pipeline.on_dataset_key_collision)
-        for outcome in report.by_status(UnitStatus.COLLIDED):
-            step.context.log.warning(outcome.error or outcome.dataset_key)
-        report.skipped, report.held_back = wanted.skipped, wanted.held_back
-        ledger.record_dead_letters(synapse.credentials().target, pipeline.data_collection, step.batch,
-                                   dead_letters(report), [k for k, o in report.outcomes.items() if o.status != "failed"])
-        if pipeline.project:
-            report.tasks = create_tasks(synapse.client(), pipeline.project, report.unit_ids(), ledger=ledger,
-                                        target=synapse.credentials().target,
-                                        batch_size=pipeline.creating_data_unit_batch_size)
-    return dg.Output(report, metadata=metadata.created_units(
-        report, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection))

@@ -54,16 +54,17 @@ STEPS: tuple[AssetStep, ...] = (
               "and validated against the collection's meta schema; incomplete units, invalid meta, unsafe or oversized "
               "files hold their unit back. Materializing up to here is a dry run: nothing is written to Synapse.",
               ("collection_specs", "source_inventory", "grouped_data_units")),
-    AssetStep("uploaded_files", assets.uploaded_files,
-              lambda p: "Files of valid units uploaded through presigned URLs in parallel; files already confirmed "
-              "on this Synapse are not sent again.",
-              ("validated_meta",), frozenset({"synapse"}), API_POOL, DELIVERY_RETRIES),
-    AssetStep("created_units", assets.created_units,
-              lambda p: f"Data units created in data collection {p.data_collection}, in batches of "
-              f"{p.creating_data_unit_batch_size}, once per dataset_key however often the batch runs.",
-              ("validated_meta", "uploaded_files"), frozenset({"synapse"}), API_POOL, DELIVERY_RETRIES),
 )
-ASSET_NAMES = tuple(step.name for step in STEPS)
+# The last two assets are one step (assets.delivery), so that units are created while later files upload.
+DELIVERY_STEP = "delivery"
+DELIVERED: tuple[tuple[str, Callable[[PipelineConfig], str]], ...] = (
+    ("uploaded_files", lambda p: "Files of valid units uploaded through presigned URLs in parallel; files already "
+     "confirmed on this Synapse are not sent again."),
+    ("created_units", lambda p: f"Data units created in data collection {p.data_collection}, in batches of "
+     f"{p.creating_data_unit_batch_size} as soon as their files are confirmed, once per dataset_key however often "
+     "the batch runs."),
+)
+ASSET_NAMES = (*(step.name for step in STEPS), *(name for name, _ in DELIVERED))
 
 
 def asset_key(pipeline: PipelineConfig, name: str) -> dg.AssetKey:
@@ -97,6 +98,34 @@ def build_asset(pipeline: PipelineConfig, step: AssetStep) -> dg.AssetsDefinitio
     return compute
 
 
+def build_delivery(pipeline: PipelineConfig) -> dg.AssetsDefinition:
+    """``uploaded_files`` → ``created_units`` as one multi-asset: two assets in the graph, one step in a run."""
+    uploaded, created, planned = (asset_key(pipeline, name) for name in ("uploaded_files", "created_units", "validated_meta"))
+    descriptions = {name: describe(pipeline) for name, describe in DELIVERED}
+
+    @dg.multi_asset(
+        name=f"{pipeline.name}__{DELIVERY_STEP}",
+        outs={name: dg.AssetOut(key=asset_key(pipeline, name), description=descriptions[name], kinds={"synapse"},
+                                is_required=True) for name in descriptions},
+        ins={"validated_meta": dg.AssetIn(planned)},
+        internal_asset_deps={"uploaded_files": {planned}, "created_units": {planned, uploaded}},
+        check_specs=[*check_specs("uploaded_files", uploaded), *check_specs("created_units", created)],
+        partitions_def=batches_partitions(pipeline.name),
+        group_name=pipeline.name,
+        pool=API_POOL,
+        retry_policy=DELIVERY_RETRIES,
+        required_resource_keys=set(RESOURCE_KEYS),
+    )
+    def compute(context: dg.AssetExecutionContext, validated_meta: Any) -> Iterator[Any]:
+        outputs = assets.delivery(assets.Step(context, pipeline), validated_meta)
+        yield from outputs
+        for output, key in zip(outputs, (uploaded, created)):
+            yield from check_results(pipeline, str(output.output_name), key, output.value,
+                                     {"validated_meta": validated_meta})
+
+    return compute
+
+
 def build_pipeline_definitions(pipeline: PipelineConfig) -> dg.Definitions:
     job = dg.define_asset_job(
         ingest_job_name(pipeline),
@@ -105,5 +134,5 @@ def build_pipeline_definitions(pipeline: PipelineConfig) -> dg.Definitions:
         tags={"synapse/data_collection": str(pipeline.data_collection)},
     )
     sensor = build_batch_sensor(pipeline, job)
-    return dg.Definitions(assets=[build_asset(pipeline, step) for step in STEPS], jobs=[job],
+    return dg.Definitions(assets=[*(build_asset(pipeline, step) for step in STEPS), build_delivery(pipeline)], jobs=[job],
                           sensors=[sensor] if sensor is not None else [])

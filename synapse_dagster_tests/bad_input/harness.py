@@ -93,7 +93,7 @@ class Landing:
     def output(self, asset: str) -> Any:
         for result in reversed(self.results):
             try:
-                return result.output_for_node(f"{PIPELINE}__{asset}")
+                return result.asset_value([PIPELINE, asset])
             except Exception:  # noqa: BLE001 - not in this run
                 continue
         return None

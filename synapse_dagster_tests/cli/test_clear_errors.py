@@ -182,7 +182,7 @@ def test_a_token_refused_mid_run_names_the_setting_not_the_token(workdir, sandbo
     assert output.count("check all_valid_units_created (ERROR): 3 of 6 valid units exist; 3 did not make it: Synapse "
                         "refused the access token (401); set SYNAPSE_ACCESS_TOKEN to a valid token or run 'synapse "
                         "login', then run the batch again\n") == 1, output
-    assert "step failed: demo__created_units: its blocking check all_valid_units_created failed (above)\n" in output
+    assert "step failed: demo__delivery: its blocking check all_valid_units_created failed (above)\n" in output
     assert output.count("refused the access token") == 1, output
     assert sandbox.token not in output
     assert "Traceback" not in output and "Stack Trace" not in output

@@ -52,7 +52,7 @@ def test_each_fault_on_unit_creation_ends_with_exactly_the_batch(tmp_path, synap
     units = landed(synapse_env, collection)
     assert len(units) == UNITS and set(units.values()) == {1}, units
     assert synapse_env.stats()["counts"]["data_files"] - files_before == 2 * UNITS
-    report = result.output_for_node("xray__created_units")
+    report = result.asset_value(["xray", "created_units"])
     assert len(report.by_status("created")) == UNITS and not report.by_status("failed")
     if "after-commit" in fault or fault == "lost-answer":  # an answer that never came or lied: Synapse was asked
         assert report.reconciled and report.units_listed >= 1, (report.reconciled, report.units_listed)
@@ -71,7 +71,7 @@ def test_a_refused_token_midway_fails_the_run_naming_the_units(tmp_path, synapse
         synapse_env.set_faults([])
     assert not result.success
     assert not check.passed and f"0 of {UNITS} valid units exist; {UNITS} did not make it" in check.description
-    report = result.output_for_node("xray__created_units")
+    report = result.asset_value(["xray", "created_units"])
     errors = {o.error for o in report.by_status("failed")}
     assert len(report.by_status("failed")) == UNITS
     assert errors == {"Synapse refused the access token (401); set SYNAPSE_ACCESS_TOKEN or run 'synapse login'",

@@ -91,7 +91,7 @@ def test_each_fault_on_a_multipart_part_ends_exact(tmp_path, synapse_env, collec
     finally:
         synapse_env.admin("PUT", "config", {"multipart_threshold": 100 * 2**20, "part_size": 100 * 2**20})
     assert_exact(synapse_env, collection, result, new_files)
-    parts = [u for u in result.output_for_node("xray__uploaded_files").files.values() if u.size > 1024]
+    parts = [u for u in result.asset_value(["xray", "uploaded_files"]).files.values() if u.size > 1024]
     assert parts, "the batch must hold files big enough to go multipart"
 
 

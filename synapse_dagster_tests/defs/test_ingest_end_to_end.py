@@ -87,7 +87,7 @@ def test_batch_lands_in_the_collection_with_typed_meta_and_exact_bytes(tmp_path,
     reasons = {u.group_key: " ".join(u.problems) for u in plan.invalid_units}
     assert set(reasons) == set(batch["invalid"]) - {"P0006"}
     assert "cannot be read as integer" in reasons["P0007"] and "missing required spec 'label_1" in reasons["P0008"]
-    held = dict(result.output_for_node("xray__created_units").held_back)
+    held = dict(result.asset_value(["xray", "created_units"]).held_back)
     assert list(held) == [f"{BATCH}/P0006"] and "SCRIPT_INJECTION" in " ".join(held[f"{BATCH}/P0006"])
     checks = {c.check_name: (c.passed, c.severity.value) for c in result.get_asset_check_evaluations()}
     # One unit per gate is quarantined: the gates warn, and the batch (2 of 8 held back, limit 50%) goes on.
@@ -110,7 +110,7 @@ def test_rematerializing_creates_nothing_and_uploads_nothing(tmp_path, synapse_e
         again = run(defs, instance)
     assert again.success
     assert {u["id"] for u in synapse_env.units(collection)} == first
-    created = again.output_for_node("xray__created_units")
+    created = again.asset_value(["xray", "created_units"])
     assert [o.status for o in created.outcomes.values()] == ["existing"] * len(first)
     assert not created.reconciled and created.requests_sent == 0
     assert _presigned_requests(synapse_env) == uploads_before
@@ -125,7 +125,7 @@ def test_lost_ledger_reconciles_with_the_server_instead_of_duplicating(tmp_path,
         again = run(defs, instance)
     assert again.success
     assert sorted(u["id"] for u in synapse_env.units(collection)) == before
-    assert again.output_for_node("xray__created_units").reconciled
+    assert again.asset_value(["xray", "created_units"]).reconciled
 
 
 def test_mostly_invalid_batch_is_blocked_before_upload(tmp_path, synapse_env, collection, batch):
@@ -138,7 +138,7 @@ def test_mostly_invalid_batch_is_blocked_before_upload(tmp_path, synapse_env, co
     assert checks["meta_valid"] == (False, "WARN")  # 1 of 8 on its own would not block
     assert "all_valid_units_created" not in checks
     executed = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
-    assert "xray__uploaded_files" not in executed and "xray__created_units" not in executed
+    assert "xray__delivery" not in executed  # the step of uploaded_files and created_units
     assert synapse_env.units(collection) == []
 
 

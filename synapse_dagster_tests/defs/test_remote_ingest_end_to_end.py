@@ -123,7 +123,7 @@ def test_multi_path_mixes_providers_per_spec(tmp_path, synapse_env, collection, 
     units = {u["meta"]["patient_id"]: u for u in synapse_env.units(collection)}
     # The unsafe label is screened after staging (it could not be read before) and its unit is skipped.
     assert sorted(units) == sorted(p for p in expected["valid"] + ["P0004"] if p != "P0003")
-    uploads = result.output_for_node("remote__uploaded_files")
+    uploads = result.asset_value(["remote", "uploaded_files"])
     rejected = [f for f in uploads.files.values() if f.error and "content guard" in f.error]
     assert [f.relative_path for f in rejected] == ["P0003.json"]
     for pid, unit in units.items():

@@ -49,5 +49,5 @@ def test_one_task_per_unit_under_faults_and_reruns(tmp_path, synapse_env, collec
     assert len(units) == UNITS
     tasks = project_tasks(synapse_env, project)
     assert set(tasks) == units and set(tasks.values()) == {1}, tasks
-    again = second.output_for_node("xray__created_units").tasks
+    again = second.asset_value(["xray", "created_units"]).tasks
     assert not again.created and len(again.existing) == UNITS  # the re-run created no task

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -125,23 +126,115 @@ def create_units(
     sleep: Callable[[float], None] = time.sleep,
     on_collision: str = CollisionPolicy.SKIP,
 ) -> CreationReport:
-    creator = _Creator(client, collection, ledger, target, batch, retry, sleep)
-    creator.report.collision_policy = on_collision
-    wanted = {r.dataset_key: r for r in requests}
-    for key, (status, unit_id) in ledger.unit_states(target, collection, wanted).items():
-        if status == "created":
-            creator.report.outcomes[key] = UnitOutcome(key, UnitStatus.EXISTING, unit_id)
-    todo = [r for k, r in wanted.items() if k not in creator.report.outcomes]
-    # Before creating anything, read what the server gained since the last look: the tail of its listing, cheap
-    # once the key index has a mark (every time then), or the whole collection when something is uncertain.
-    uncertain = ledger.pending_keys(target, collection)
-    if todo and (uncertain or ledger.listing_mark(target, units_listing(collection)) is not None
-                 or (not ledger.knows_collection(target, collection) and server_unit_count(client, collection) > 0)):
-        todo = creator.reconcile(todo)
-    todo = _Collisions(creator, wanted, on_collision).settle(todo)
-    for start in range(0, len(todo), batch_size):
-        creator.send(todo[start : start + batch_size])
-    return creator.report
+    """Create every unit of ``requests`` that does not exist yet (all known up front; see :class:`UnitCreation`)."""
+    wanted = list(requests)
+    with UnitCreation(client, collection, [r.dataset_key for r in wanted], ledger=ledger, target=target, batch=batch,
+                      batch_size=batch_size, retry=retry, sleep=sleep, on_collision=on_collision) as creation:
+        creation.offer(wanted)
+        return creation.finish()
+
+
+class UnitCreation:
+    """A batch's unit creation, fed while its files upload: units whose files are all confirmed are offered, and
+    sent in chunks of ``batch_size`` as soon as a chunk is full, so creation overlaps the upload.
+
+    ``keys`` are every ``dataset_key`` the batch may offer. Before anything is sent, the ledger and (when it cannot
+    be sure) the server's listing say which of them exist; that runs on the sender thread, while the upload starts.
+    All work runs on that one thread, in order. With ``on_dataset_key_collision: fail`` and some of the keys already
+    on the server, nothing is sent until every unit is offered: a collision anywhere must stop the whole batch.
+    An error on the sender stops all sending (nothing more is written), and :meth:`finish` raises it.
+    """
+
+    def __init__(self, client: UnitClient, collection: int, keys: Iterable[str], *, ledger: Ledger, target: str,
+                 batch: str, batch_size: int = 100, retry: RetryPolicy = RetryPolicy(),
+                 sleep: Callable[[float], None] = time.sleep, on_collision: str = CollisionPolicy.SKIP) -> None:
+        self.creator = _Creator(client, collection, ledger, target, batch, retry, sleep)
+        self.report = self.creator.report
+        self.report.collision_policy = on_collision
+        self.batch_size, self.policy = batch_size, on_collision
+        self.wanted: dict[str, UnitRequest] = {}
+        self.collisions = _Collisions(self.creator, self.wanted, on_collision)
+        self.known: dict[str, int | None] = {}  # keys that exist already, and their unit
+        self.held: list[UnitRequest] = []  # offered, waiting for the last offer (see above)
+        self.queue: list[UnitRequest] = []  # settled, to send
+        self.holding = False
+        self.error: BaseException | None = None
+        self.sender = ThreadPoolExecutor(1, "synapse-create")
+        self._submit(self._begin, list(keys))
+
+    def __enter__(self) -> UnitCreation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sender.shutdown(wait=True, cancel_futures=True)
+
+    def offer(self, requests: list[UnitRequest]) -> None:
+        if requests:
+            self._submit(self._take, list(requests))
+
+    def finish(self) -> CreationReport:
+        self._submit(self._flush)
+        self.sender.shutdown(wait=True)
+        if self.error is not None:
+            raise self.error
+        return self.report
+
+    def _submit(self, work: Callable[..., None], *args: Any) -> None:
+        def guarded() -> None:
+            if self.error is not None:
+                return
+            try:
+                work(*args)
+            except BaseException as exc:  # noqa: BLE001 - re-raised by finish(); nothing is sent after it
+                self.error = exc
+
+        self.sender.submit(guarded)
+
+    def _begin(self, keys: list[str]) -> None:
+        ledger, target, collection = self.creator.ledger, self.creator.target, self.creator.collection
+        for key, (status, unit_id) in ledger.unit_states(target, collection, keys).items():
+            if status == "created":
+                self.known[key] = unit_id
+        todo = {k for k in keys if k not in self.known}
+        # Read what the server gained since the last look: the tail of its listing, cheap once the key index has a
+        # mark (every time then), or the whole collection when something is uncertain.
+        if todo and (ledger.pending_keys(target, collection) or ledger.listing_mark(target, units_listing(collection))
+                     is not None or (not ledger.knows_collection(target, collection)
+                                     and server_unit_count(self.creator.client, collection) > 0)):
+            self.known.update(self.creator.found_on_server(todo))
+        self.holding = self.policy == CollisionPolicy.FAIL and bool(self.known)
+
+    def _take(self, offered: list[UnitRequest]) -> None:
+        requests = [r for r in offered if r.dataset_key not in self.wanted]  # an offer is taken once
+        for r in requests:
+            self.wanted[r.dataset_key] = r
+            if r.dataset_key in self.known:
+                self.report.outcomes[r.dataset_key] = UnitOutcome(r.dataset_key, UnitStatus.EXISTING,
+                                                                  self.known[r.dataset_key])
+        if self.holding:
+            self.held += requests
+            return
+        self.queue += self._settle(requests)
+        self._send(everything=False)
+
+    def _flush(self) -> None:
+        if self.held:
+            self.queue += self._settle(self.held)
+            self.held = []
+        self._send(everything=True)
+
+    def _settle(self, requests: list[UnitRequest]) -> list[UnitRequest]:
+        outcomes = self.report.outcomes
+        existing = [r.dataset_key for r in requests if r.dataset_key in outcomes]
+        return self.collisions.settle([r for r in requests if r.dataset_key not in outcomes], existing)
+
+    def _send(self, *, everything: bool) -> None:
+        """Send the queue's full chunks (and with ``everything``, the last short one too)."""
+        size = self.batch_size
+        end = len(self.queue) if everything else len(self.queue) - len(self.queue) % size
+        for start in range(0, end, size):
+            self.creator.send(self.queue[start : start + size])
+        del self.queue[:end]
 
 
 class _Creator:
@@ -155,9 +248,20 @@ class _Creator:
         self.stopped: str | None = None  # why nothing more is sent (the token was refused)
         self.stopped_status: int | None = None
 
-    def reconcile(self, todo: list[UnitRequest], *, ours: bool = False) -> list[UnitRequest]:
-        """Ask the server which of ``todo`` (and of the ledger's pending units) exist; return the rest. With
-        ``ours``, the ones found were created by this run's own unanswered request.
+    def reconcile(self, todo: list[UnitRequest]) -> list[UnitRequest]:
+        """After an unknown outcome: the units of ``todo`` the server holds were created by this run's own
+        unanswered request; return the rest."""
+        found = self.found_on_server({r.dataset_key for r in todo})
+        remaining = []
+        for r in todo:
+            if r.dataset_key in found:
+                self.report.outcomes[r.dataset_key] = UnitOutcome(r.dataset_key, UnitStatus.CREATED, found[r.dataset_key])
+            else:
+                remaining.append(r)
+        return remaining
+
+    def found_on_server(self, keys: set[str]) -> dict[str, int | None]:
+        """Which of ``keys`` (and of the ledger's pending units) exist, with their unit.
 
         What is new on the server since the last look is read into the ledger's key index (the tail of the
         listing, or all of it the first time), and the index answers.
@@ -165,18 +269,11 @@ class _Creator:
         self.report.reconciled = True
         pending = set(self.ledger.pending_keys(self.target, self.collection))
         listing = self.read_new_units()
-        states = self.ledger.unit_states(self.target, self.collection, {r.dataset_key for r in todo} | pending)
+        states = self.ledger.unit_states(self.target, self.collection, keys | pending)
         found = {key: unit_id for key, (state, unit_id) in states.items() if state == "created"}
         self.ledger.clear_pending(self.target, self.collection, pending - set(found))
         self.report.units_listed += listing.units
-        status = UnitStatus.CREATED if ours else UnitStatus.EXISTING
-        remaining = []
-        for r in todo:
-            if r.dataset_key in found:
-                self.report.outcomes[r.dataset_key] = UnitOutcome(r.dataset_key, status, found[r.dataset_key])
-            else:
-                remaining.append(r)
-        return remaining
+        return {key: unit_id for key, unit_id in found.items() if key in keys}
 
     def read_new_units(self) -> Listing:
         return read_new_records(
@@ -226,7 +323,7 @@ class _Creator:
             self.ledger.clear_pending(self.target, self.collection, keys)
             missing = chunk
         else:  # the outcome is unknown (lost answer, timeout, 5xx): ask the server what landed
-            missing = self.reconcile(chunk, ours=True)
+            missing = self.reconcile(chunk)
         if missing and attempt < self.retry.max_attempts:
             self.sleep(self.retry.delay(attempt))
             self.send(missing, attempt + 1)
@@ -274,8 +371,8 @@ class _Collisions:
         self.report, self.ledger = creator.report, creator.ledger
         self.listed_all = False
 
-    def settle(self, todo: list[UnitRequest]) -> list[UnitRequest]:
-        existing = [k for k, o in self.report.outcomes.items() if o.status == UnitStatus.EXISTING and k in self.wanted]
+    def settle(self, todo: list[UnitRequest], existing: list[str]) -> list[UnitRequest]:
+        """``todo`` less what the policy stops, plus the new versions it makes of the ``existing`` keys' units."""
         found = self.contents(existing)
         collided = {k: v for k, v in found.items() if v[0] is not None and v[0] != self.wanted[k].digest}
         if not collided:

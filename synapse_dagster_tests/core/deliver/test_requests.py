@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synapse_dagster.core.deliver.requests import unit_requests
+from synapse_dagster.core.deliver.requests import ReadyUnits, unit_requests
 from synapse_dagster.core.deliver.upload import FileStatus, FileUpload, UploadReport
 from synapse_dagster.core.plan.batch_plan import BatchPlan, UnitPlan
 from synapse_dagster.core.problems import Problem, ProblemKind
@@ -35,3 +35,29 @@ def test_requests_carry_the_confirmed_checksums_and_skip_units_with_a_missing_fi
     uploads.files[rejected.fingerprint] = rejected
     wanted = unit_requests(BatchPlan("b", [ok, half], []), uploads)
     assert wanted.skipped == [] and wanted.held_back == [("b/B", [why])]  # the finding names its file once
+
+
+def test_a_unit_is_ready_once_its_last_file_lands_and_never_when_one_failed():
+    common = file("common/x.json")  # one file in two units: it counts for both
+    a = UnitPlan("A", "b/A", {"image_1": file("A/x.png"), "label_1": common}, {"dataset_key": "b/A"})
+    c = UnitPlan("C", "b/C", {"image_1": file("C/x.png"), "label_1": common}, {"dataset_key": "b/C"})
+    d = UnitPlan("D", "b/D", {"image_1": file("D/x.png")}, {"dataset_key": "b/D"})
+    ready = ReadyUnits(BatchPlan("b", [a, c, d], []))
+    assert ready.keys() == ["b/A", "b/C", "b/D"]
+
+    def landed(f, status=FileStatus.UPLOADED):
+        ok = status != FileStatus.FAILED
+        return FileUpload(f.relative_path, f.fingerprint, f.size, status, f"sha-{f.relative_path}" if ok else None,
+                          error=None if ok else "HTTP 500")
+
+    offered = []
+    assert ready.arrived([landed(a.files["image_1"])]) == []
+    offered += ready.arrived([landed(common, FileStatus.ALREADY_UPLOADED)])
+    assert [r.dataset_key for r in offered] == ["b/A"]
+    assert ready.arrived([landed(d.files["image_1"], FileStatus.FAILED)]) == []
+    offered += ready.arrived([landed(c.files["image_1"])])
+    assert offered[1].dataset_key == "b/C"
+    assert offered[1].files["label_1"] == {"checksum": "sha-common/x.json", "path": "common/x.json"}
+    # What arrived slice by slice is what the whole report allows, request for request.
+    uploads = UploadReport(dict(ready.uploads), seconds=1.0)
+    assert offered == unit_requests(BatchPlan("b", [a, c, d], []), uploads).requests
