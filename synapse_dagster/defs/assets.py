@@ -204,7 +204,7 @@ def delivery(step: Step, validated_meta: BatchPlan) -> tuple[dg.Output[UploadRep
         wanted = unit_requests(validated_meta, uploads)
         creation.offer(wanted.requests)  # every unit the upload allows, whatever the slices already offered
         created = creation.finish()
-        _settle_creation(step, ledger, created, wanted)
+        _settle_creation(step, ledger, target, created, wanted)
     return (dg.Output(uploads, output_name="uploaded_files", metadata=metadata.uploaded_files(uploads)),
             dg.Output(created, output_name="created_units", metadata=metadata.created_units(
                 created, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection)))
@@ -217,10 +217,9 @@ def _log_upload_problems(step: Step, uploads: UploadReport) -> None:
         step.context.log.warning(f"uploaded with a warning {_some(paths)}: {note}")
 
 
-def _settle_creation(step: Step, ledger: Ledger, report: CreationReport, wanted: UnitRequests) -> None:
+def _settle_creation(step: Step, ledger: Ledger, target: str, report: CreationReport, wanted: UnitRequests) -> None:
     """What creation leaves to record: collisions in the log, units that never got a request, dead letters, tasks."""
     pipeline, synapse = step.pipeline, step.synapse
-    target = synapse.credentials().target
     for outcome in report.by_status(UnitStatus.COLLIDED):
         step.context.log.warning(outcome.error or outcome.dataset_key)
     report.skipped, report.held_back = wanted.skipped, wanted.held_back

@@ -8,7 +8,7 @@ from typing import Any
 
 from synapse_dagster.core.deliver.creation import UnitRequest
 from synapse_dagster.core.deliver.upload import FileStatus, FileUpload, UploadReport
-from synapse_dagster.core.plan.batch_plan import BatchPlan
+from synapse_dagster.core.plan.batch_plan import BatchPlan, UnitPlan
 
 Reasons = list[tuple[str, list[str]]]  # (dataset_key, why)
 
@@ -31,9 +31,13 @@ def unit_requests(plan: BatchPlan, uploads: UploadReport) -> UnitRequests:
         elif broken:
             out.skipped.append((unit.dataset_key, broken))
         else:
-            out.requests.append(_request(unit.dataset_key, {s: (f.fingerprint, f.relative_path)
-                                                            for s, f in unit.files.items()}, unit.meta, uploads.files))
+            out.requests.append(_request(unit.dataset_key, _file_refs(unit), unit.meta, uploads.files))
     return out
+
+
+def _file_refs(unit: UnitPlan) -> dict[str, tuple[str, str]]:
+    """spec -> (fingerprint, relative path): what a request needs of a unit's files."""
+    return {spec: (f.fingerprint, f.relative_path) for spec, f in unit.files.items()}
 
 
 def _request(key: str, files: dict[str, tuple[str, str]], meta: dict[str, Any],
@@ -53,7 +57,7 @@ class ReadyUnits:
         self.missing: list[int] = []  # per unit, how many of its files have no outcome yet
         self.uploads: dict[str, FileUpload] = {}
         for index, unit in enumerate(plan.valid_units):
-            files = {spec: (f.fingerprint, f.relative_path) for spec, f in unit.files.items()}
+            files = _file_refs(unit)
             self.units.append((unit.dataset_key, files, unit.meta))
             fingerprints = {fp for fp, _ in files.values()}
             self.missing.append(len(fingerprints))

@@ -44,11 +44,11 @@ def test_units_are_created_while_later_files_are_still_uploading(sandbox, tmp_pa
                       batch="b", batch_size=2) as creation:
 
         def slice_done(outcome):
-            done = sorted(index[u.fingerprint] for u in outcome)
-            creation.offer([unit_of(i, u) for i, u in sorted((index[u.fingerprint], u) for u in outcome)])
+            offered = [unit_of(index[u.fingerprint], u) for u in outcome]
+            creation.offer(offered)
             # The upload waits here, before its next slice: the units just offered must land meanwhile.
-            wanted = {f"p/{i}" for i in done}
-            assert wait_for(lambda: wanted <= set(server_keys(sandbox, collection))), (wanted, done)
+            wanted = {r.dataset_key for r in offered}
+            assert wait_for(lambda: wanted <= set(server_keys(sandbox, collection))), wanted
             seen_during_upload.append(server_keys(sandbox, collection))
 
         upload_files(sandbox.client(), files, ledger=ledger, target=sandbox.url, slice_size=2, max_workers=2,
