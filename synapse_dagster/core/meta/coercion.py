@@ -32,6 +32,20 @@ def declared(schema: Mapping[str, Any] | None, name: str) -> tuple[list[str], st
     return types, fmt if isinstance(fmt, str) else None
 
 
+class FieldTypes:
+    """:func:`declared` for one schema, remembered per field: a batch asks it for every field of every unit."""
+
+    def __init__(self, schema: Mapping[str, Any] | None) -> None:
+        self.schema = schema
+        self.known: dict[str, tuple[list[str], str | None]] = {}
+
+    def __call__(self, name: str) -> tuple[list[str], str | None]:
+        found = self.known.get(name)
+        if found is None:
+            found = self.known[name] = declared(self.schema, name)  # one entry per field name the batch uses
+        return found
+
+
 def coerce_value(value: Any, types: list[str], fmt: str | None = None) -> Any:
     """Convert ``value`` to one of ``types`` (dates to ISO text for ``format: date``); ``ValueError`` if none fits."""
     if fmt in ("date", "date-time") and (not types or "string" in types):
@@ -85,17 +99,26 @@ def _iso(value: Any, fmt: str) -> Any:
         return _NO
 
 
+_FITS = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+}
+
+
+def _never(value: Any) -> bool:
+    return False
+
+
 def _fits(value: Any, types: list[str]) -> bool:
-    checks = {
-        "string": lambda v: isinstance(v, str),
-        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-        "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-        "boolean": lambda v: isinstance(v, bool),
-        "null": lambda v: v is None,
-        "array": lambda v: isinstance(v, list),
-        "object": lambda v: isinstance(v, dict),
-    }
-    return any(checks.get(t, lambda v: False)(value) for t in types)
+    for kind in types:
+        if _FITS.get(kind, _never)(value):
+            return True
+    return False
 
 
 def _convert(value: Any, target: str) -> Any:

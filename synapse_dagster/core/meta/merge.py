@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from synapse_dagster.core.meta.coercion import coerce_value, declared, normalize
+from synapse_dagster.core.meta.coercion import FieldTypes, coerce_value, normalize
 from synapse_dagster.core.meta.sources import DEFAULT_PRECEDENCE, SourceValues
 
 DATASET_KEY_FIELD = "dataset_key"
@@ -31,14 +31,19 @@ def build_unit_meta(
     dataset_key: str,
     schema: Mapping[str, Any] | None,
     precedence: Sequence[str] = DEFAULT_PRECEDENCE,
+    types: FieldTypes | None = None,
 ) -> UnitMeta:
-    """Merge by precedence (later kinds win), pin ``dataset_key``, then coerce each field to the schema."""
-    rank = {kind: i for i, kind in enumerate(precedence)}
+    """Merge by precedence (later kinds win), pin ``dataset_key``, then coerce each field to the schema.
+    ``types`` is the schema's :class:`FieldTypes`, shared by a batch's units."""
+    types = types or FieldTypes(schema)
     meta: dict[str, Any] = {}
     provenance: dict[str, str] = {}
     problems: list[str] = []
     notes: list[str] = []
-    for source in sorted(sources, key=lambda s: rank[s.kind]):  # stable: sidecars keep their order
+    if len(sources) > 1:
+        rank = {kind: i for i, kind in enumerate(precedence)}
+        sources = sorted(sources, key=lambda s: rank[s.kind])  # stable: sidecars keep their order
+    for source in sources:
         for name, value in source.values.items():
             value = normalize(value)
             if name == DATASET_KEY_FIELD:
@@ -51,9 +56,9 @@ def build_unit_meta(
             meta[name], provenance[name] = value, source.label
     meta[DATASET_KEY_FIELD], provenance[DATASET_KEY_FIELD] = dataset_key, "pipeline"
     for name in list(meta):
-        types, fmt = declared(schema, name)
+        declared_types, fmt = types(name)
         try:
-            meta[name] = coerce_value(meta[name], types, fmt)
+            meta[name] = coerce_value(meta[name], declared_types, fmt)
         except ValueError as exc:
             problems.append(f"field '{name}' = {meta[name]!r} (from {provenance[name]}) {exc}")
     return UnitMeta(meta=meta, provenance=provenance, problems=problems, notes=notes)

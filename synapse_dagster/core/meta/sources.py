@@ -22,7 +22,7 @@ class SourceValues:
     values: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UnitFacts:
     """What the metadata sources may look at for one unit."""
 
@@ -47,7 +47,8 @@ def meta_source(kind: str) -> Callable[[MetaSource], MetaSource]:
 
 @meta_source("static")
 def _static(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
-    yield SourceValues("static", "static", dict(recipe.static))
+    if recipe.static:
+        yield SourceValues("static", "static", dict(recipe.static))
 
 
 @meta_source("directory")

@@ -84,12 +84,16 @@ class MetaValidator:
         if self.fields is None:
             return _messages(self.validator.iter_errors(dict(meta)), ())
         required, tests = self.fields
-        found = [([], f"{name!r} is a required property") for name in required if name not in meta]
-        for name, (quick, subschema) in tests.items():
-            if name in meta and not quick(meta[name]):
+        missing = [message for name, message in required if name not in meta]  # jsonschema's words, made once
+        found = []
+        for name, value in meta.items():
+            test = tests.get(name)
+            if test is not None and not test[0](value):
                 found += [([name, *map(str, e.absolute_path)], e.message)
-                          for e in self.validator.evolve(schema=subschema).iter_errors(meta[name])]
-        return [f"{'.'.join(['meta', *path])}: {message}" for path, message in sorted(found, key=lambda f: f[0])]
+                          for e in self.validator.evolve(schema=test[1]).iter_errors(value)]
+        if not found:
+            return missing
+        return missing + [f"{'.'.join(['meta', *path])}: {message}" for path, message in sorted(found, key=lambda f: f[0])]
 
 
 def _messages(errors: Any, prefix: tuple[str, ...]) -> list[str]:
@@ -100,8 +104,9 @@ def _messages(errors: Any, prefix: tuple[str, ...]) -> list[str]:
 Quick = Callable[[Any], bool]
 
 
-def _field_tests(schema: Mapping[str, Any], formats: Any) -> tuple[list[str], dict[str, tuple[Quick, Any]]] | None:
-    """(required names, {field: (quick test, its subschema)}), or ``None`` when the schema is not flat."""
+def _field_tests(schema: Mapping[str, Any], formats: Any) -> tuple[list[tuple[str, str]], dict[str, tuple[Quick, Any]]] | None:
+    """([(required name, the error when it is missing)], {field: (quick test, its subschema)}), or ``None`` when
+    the schema is not flat. A missing field's error comes first, as jsonschema's would (its path is the top)."""
     if not isinstance(schema, dict):
         return None
     properties = schema.get("properties", {})
@@ -116,7 +121,7 @@ def _field_tests(schema: Mapping[str, Any], formats: Any) -> tuple[list[str], di
         if quick is None:
             return None
         tests[name] = (quick, subschema)
-    return required, tests
+    return [(name, f"meta: {name!r} is a required property") for name in required], tests
 
 
 def _quick_test(subschema: Any, formats: Any) -> Quick | None:
@@ -127,6 +132,8 @@ def _quick_test(subschema: Any, formats: Any) -> Quick | None:
     tests = [t for t in (_type_test(subschema.get("type")), _enum_test(subschema.get("enum")),
                          _string_test(subschema), _range_test(subschema), _format_test(subschema.get("format"), formats))
              if t is not None]
+    if len(tests) == 1:
+        return tests[0]
     return lambda value: all(t(value) for t in tests)
 
 

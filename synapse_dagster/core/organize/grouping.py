@@ -124,8 +124,15 @@ PLACED_CODEC = Codec("placed_file", ("key", "sidecar", "spec", "seq", *FILE_COLU
 
 
 def _unit_row(u: PlannedUnit) -> tuple:
-    payload = (spec_files_rows(u.files), tuple(p.as_row() for p in u.problems), tuple(map(file_row, u.sidecars)))
+    payload = (spec_files_rows(u.files), tuple(p.as_row() for p in u.problems), tuple(tuple(f) for f in u.sidecars))
     return (u.group_key, int(u.is_complete), len(u.sidecars), pickle.dumps(payload, pickle.HIGHEST_PROTOCOL))
+
+
+def _complete_unit_row(key: str, rows: Sequence[Placement]) -> tuple:
+    """``_unit_row`` of the unit ``rows`` make when they are one file per spec, no sidecar and nothing missing:
+    nearly every unit of a batch, written without building it first."""
+    files = tuple((spec, *file) for _, _, spec, _, file in rows)
+    return (key, 1, 0, pickle.dumps((files, (), ()), pickle.HIGHEST_PROTOCOL))
 
 
 def _unit_from_row(row: tuple) -> PlannedUnit:
@@ -188,7 +195,13 @@ class _Grouper:
     def __init__(self, specs: CollectionSpecs, organization: Organization, reserved: Mapping[str, str],
                  spill: Spill) -> None:
         self.specs, self.organization, self.reserved, self.spill = specs, organization, reserved, spill
-        self.names = SpecNames(specs, organization.spec_aliases)
+        self.choose = _SpecChoice(specs, SpecNames(specs, organization.spec_aliases))
+        self.required = frozenset(s.name for s in specs.required)
+
+    def _complete(self, rows: list[Placement]) -> bool:
+        """Sidecar-free ``rows`` hold one file per spec and every required spec."""
+        names = {row[2] for row in rows}
+        return len(names) == len(rows) and self.required <= names
 
     def streamed(self, files: Sequence[SourceFile]) -> GroupingResult | None:
         """The grouping if every key came in order, else ``None`` (and nothing written is kept)."""
@@ -241,7 +254,7 @@ class _Grouper:
                 else:
                     yield (key, 1, "", seq, file)
                 continue
-            key, spec_name, kind, reason = _locate(file, specs, self.names, organization)
+            key, spec_name, kind, reason = _locate(file, specs, self.choose, organization)
             if spec_name is None:
                 issues.append(FileIssue(file.relative_path, kind, reason, key, file.source_spec))
             else:
@@ -249,7 +262,11 @@ class _Grouper:
 
     def _add(self, key: str, rows: Iterable[Placement], units: TableWriter[PlannedUnit],
              issues: TableWriter[FileIssue], orphans: list[FileIssue]) -> None:
-        """One key's placements (sidecars, then specs in order) as a unit, or as orphaned sidecars."""
+        """One key's placements (specs in order, then sidecars) as a unit, or as orphaned sidecars."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows[-1][1] and self._complete(rows):
+            units.append_row(_complete_unit_row(key, rows))
+            return
         candidates: dict[str, list[SourceFile]] = {}
         sidecars = []
         for _, is_sidecar, spec_name, _, file in rows:
@@ -294,7 +311,7 @@ def _set_aside(file: SourceFile, reserved: Mapping[str, str]) -> FileIssue | Non
 
 
 def _locate(
-    file: SourceFile, specs: CollectionSpecs, names: SpecNames, organization: Organization
+    file: SourceFile, specs: CollectionSpecs, choose: _SpecChoice, organization: Organization
 ) -> tuple[str | None, str | None, str, str]:
     """(group key, spec name, issue kind, reason); a spec name when the file belongs in a unit."""
     parts = _nfc_parts(file)
@@ -305,7 +322,7 @@ def _locate(
         if key is None:
             return None, None, IssueKind.UNMATCHED, "rules.group_key_regex does not match this path"
         if not rules.file_rules:  # no file rules: extensions and names pick the spec
-            spec_name, kind, reason = _spec_for(file, extension, specs, names, parts[:-1])
+            spec_name, kind, reason = choose(file.source_spec, extension, parts[:-1])
             return key, spec_name, kind, reason
         rule = rules.spec_for("/".join(parts))
         if rule is None:
@@ -318,19 +335,39 @@ def _locate(
     located = place(Pattern.MULTI_PATH if file.source_spec else organization.pattern, parts, stem)
     if located.group_key is None:
         return None, None, IssueKind.UNMATCHED, located.reason
-    spec_name, kind, reason = _spec_for(file, extension, specs, names, located.name_hints)
+    spec_name, kind, reason = choose(file.source_spec, extension, located.name_hints)
     return located.group_key, spec_name, kind, reason
 
 
+class _SpecChoice:
+    """:func:`_spec_for`, remembered: its answer depends only on the file's source, extension and name hints, which
+    repeat from unit to unit ('scan.png' in every folder). Bounded, so a batch of unique names stays in flat memory."""
+
+    MEMO = 4096
+
+    def __init__(self, specs: CollectionSpecs, names: SpecNames) -> None:
+        self.specs, self.names = specs, names
+        self.memo: dict[tuple, tuple[str | None, str, str]] = {}
+
+    def __call__(self, source_spec: str | None, extension: str, hints: Sequence[str]) -> tuple[str | None, str, str]:
+        key = (source_spec, extension, *hints)
+        found = self.memo.get(key)
+        if found is None:
+            found = _spec_for(source_spec, extension, self.specs, self.names, hints)
+            if len(self.memo) < self.MEMO:
+                self.memo[key] = found
+        return found
+
+
 def _spec_for(
-    file: SourceFile, extension: str, specs: CollectionSpecs, names: SpecNames, hints: Sequence[str]
+    source_spec: str | None, extension: str, specs: CollectionSpecs, names: SpecNames, hints: Sequence[str]
 ) -> tuple[str | None, str, str]:
     """Spec by source (multi-path), then by a folder/file name that names a spec, then by extension."""
     ext_label = extension or "(none)"
-    if file.source_spec is not None:
-        spec = specs.spec(file.source_spec)
+    if source_spec is not None:
+        spec = specs.spec(source_spec)
         if spec is None:
-            return None, IssueKind.UNMATCHED, f"source of spec '{file.source_spec}', which the collection does not define"
+            return None, IssueKind.UNMATCHED, f"source of spec '{source_spec}', which the collection does not define"
         if spec.extensions and not spec.accepts(extension):
             return None, IssueKind.UNMATCHED, f"extension '{ext_label}' is not accepted by spec '{spec.describe()}'"
         return spec.name, "", ""

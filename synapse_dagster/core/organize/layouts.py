@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from synapse_dagster.core.organize.specs import CollectionSpecs, FileSpec
 
@@ -41,9 +41,9 @@ PATTERN_NUMBERS = {
 }
 
 
-@dataclass(frozen=True)
-class UnitPlace:
-    """Where a file sits in its pattern: its unit key, and the names that may name its spec."""
+class UnitPlace(NamedTuple):
+    """Where a file sits in its pattern: its unit key, and the names that may name its spec (one per file of a
+    batch, so a tuple)."""
 
     group_key: str | None
     name_hints: tuple[str, ...] = ()
@@ -51,6 +51,7 @@ class UnitPlace:
 
 
 _TRAILING_INDEX = re.compile(r"_\d+$")
+NAMED_MEMO = 4096  # name combinations remembered per batch
 
 
 class SpecNames:
@@ -63,10 +64,19 @@ class SpecNames:
             base = _TRAILING_INDEX.sub("", spec.name)
             names = {spec.name, base, f"{base}s"} | {a for a in (aliases or {}).get(spec.name, ())}
             self._names[spec.name] = {nfc(n).lower() for n in names if n}
+        self._named: dict[tuple[str, ...], tuple[FileSpec, ...]] = {}
 
     def named(self, hints: Sequence[str]) -> list[FileSpec]:
-        lowered = {nfc(h).lower() for h in hints}
-        return [s for s in self.specs.specs if self._names[s.name] & lowered]
+        """The specs the names mean. Asked once per file with names that repeat from unit to unit ('scan', 'labels'),
+        so answers are remembered, up to a bound that keeps a batch of unique names in flat memory."""
+        key = tuple(hints)
+        found = self._named.get(key)
+        if found is None:
+            lowered = {nfc(h).lower() for h in hints}
+            found = tuple(s for s in self.specs.specs if self._names[s.name] & lowered)
+            if len(self._named) < NAMED_MEMO:
+                self._named[key] = found
+        return list(found)
 
     def names_a_spec(self, name: str) -> bool:
         return bool(self.named([name]))

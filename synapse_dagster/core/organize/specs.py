@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+
+SPLIT_MEMO = 4096  # file names remembered per collection
+_COMPUTED = frozenset({"_split_memo", "_multi_part_extensions", "_by_extension"})
 
 
 class CollectionShapeError(ValueError):
@@ -109,10 +114,21 @@ class CollectionSpecs:
         return cached if cached is not None else tuple(s for s in self.specs if s.is_required)
 
     def specs_for_extension(self, extension: str) -> list[FileSpec]:
-        return [s for s in self.specs if s.accepts(extension)]
+        found = self._by_extension.get(extension)
+        return list(found) if found is not None else [s for s in self.specs if s.accepts(extension)]
 
     def split_name(self, name: str) -> tuple[str, str]:
-        """``(stem, extension)`` using the longest extension a spec declares, so ``a.nii.gz`` pairs with ``a.json``."""
+        """``(stem, extension)`` using the longest extension a spec declares, so ``a.nii.gz`` pairs with ``a.json``.
+        Asked once per file; names that repeat from unit to unit are answered from a bounded memo."""
+        memo = self._split_memo
+        found = memo.get(name)
+        if found is None:
+            found = self._split(name)
+            if len(memo) < SPLIT_MEMO:
+                memo[name] = found
+        return found
+
+    def _split(self, name: str) -> tuple[str, str]:
         lowered = name.lower()
         for ext in self._multi_part_extensions:
             if lowered.endswith(ext) and len(name) > len(ext):
@@ -122,10 +138,24 @@ class CollectionSpecs:
             return name, ""
         return name[:dot], name[dot:].lower()
 
-    @property
+    # Asked once per file of a batch, so computed once (cached_property: specs pickled by an older version too).
+    @cached_property
+    def _split_memo(self) -> dict[str, tuple[str, str]]:
+        return {}
+
+    @cached_property
     def _multi_part_extensions(self) -> list[str]:
         found = {e for s in self.specs for e in s.extensions if e.count(".") > 1}
         return sorted(found, key=len, reverse=True)
+
+    @cached_property
+    def _by_extension(self) -> dict[str, tuple[FileSpec, ...]]:
+        """The specs each declared (normalized) extension fits; other spellings are asked of each spec."""
+        return {e: tuple(s for s in self.specs if e in s.extensions) for spec in self.specs for e in spec.extensions}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (between steps) without what is computed from the fields."""
+        return {k: v for k, v in self.__dict__.items() if k not in _COMPUTED}
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.meta.sheets import MetadataTable
 from synapse_dagster.core.problems import Problem, ProblemKind
 from synapse_dagster.core.organize.specs import CollectionSpecs
+from synapse_dagster.core.meta.coercion import FieldTypes
 from synapse_dagster.core.meta.merge import build_unit_meta, render_dataset_key
 from synapse_dagster.core.meta.sidecars import read_sidecar
 from synapse_dagster.core.meta.sources import MetaRecipe, UnitFacts, unit_sources
@@ -48,9 +49,10 @@ class UnitPlan:
 
 
 def _plan_row(u: UnitPlan) -> tuple:
-    kinds = "".join(f",{p.kind}" for p in u.problems) + "," if u.problems else ""
-    payload = (spec_files_rows(u.files), u.meta, u.provenance, tuple(p.as_row() for p in u.problems), tuple(u.notes))
-    return (u.group_key, u.dataset_key, int(u.is_valid), kinds, u.total_bytes,
+    problems = u.problems
+    kinds = f",{','.join([p.kind for p in problems])}," if problems else ""
+    payload = (spec_files_rows(u.files), u.meta, u.provenance, [p.as_row() for p in problems], u.notes)
+    return (u.group_key, u.dataset_key, 0 if problems else 1, kinds, u.total_bytes,
             pickle.dumps(payload, pickle.HIGHEST_PROTOCOL))
 
 
@@ -191,7 +193,19 @@ class _Planner:
         self.specs, self.batch, self.settings, self.rows, self.access = specs, batch, settings, rows, access
         self.order = spec_order(specs)
         self.validator = compiled(specs.meta_schema)
+        self.types = FieldTypes(specs.meta_schema)
+        self.meta_problems: dict[str, Problem] = {}
         self.files = _FileProblems(specs, settings, access.look)
+
+    def meta_problem(self, error: str) -> Problem:
+        """The schema's complaint as a problem; the same few complaints ('age' is missing) recur across units, and
+        a Problem is immutable, so each is made once (up to a bound)."""
+        found = self.meta_problems.get(error)
+        if found is None:
+            found = Problem(ProblemKind.INVALID_META, error)
+            if len(self.meta_problems) < 1024:
+                self.meta_problems[error] = found
+        return found
 
     def plan(self, grouped: PlannedUnit) -> UnitPlan:
         settings, rows = self.settings, self.rows
@@ -203,10 +217,10 @@ class _Planner:
         facts = UnitFacts(grouped.group_key, [grouped.files[s] for s in self.order if s in grouped.files], row,
                           rows.sheet.name if rows.sheet else None, sidecars)
         built = build_unit_meta(unit_sources(settings.recipe, facts), dataset_key=dataset_key,
-                                schema=self.specs.meta_schema, precedence=settings.recipe.precedence)
+                                schema=self.specs.meta_schema, precedence=settings.recipe.precedence, types=self.types)
         problems += [Problem(ProblemKind.INVALID_META, p) for p in row_problems + built.problems]
         if not built.problems and not row_problems:  # without its sheet row the schema's complaints would mislead
-            problems += [Problem(ProblemKind.INVALID_META, e) for e in self.validator.errors(built.meta)]
+            problems += map(self.meta_problem, self.validator.errors(built.meta))
         file_problems, notes = self.files.of(grouped)
         return UnitPlan(group_key=grouped.group_key, dataset_key=dataset_key, files=dict(grouped.files),
                         meta=built.meta, provenance=built.provenance, problems=problems + file_problems,
@@ -234,7 +248,7 @@ class _FileProblems:
     def of(self, grouped: PlannedUnit) -> tuple[list[Problem], list[str]]:
         """(problems, notes) of the unit's files."""
         limit = self.settings.max_file_bytes
-        if self.look is None and all(0 < f.size and (limit is None or f.size <= limit) for f in grouped.files.values()):
+        if self.look is None and _sizes_fine(grouped.files, limit):
             return [], []  # nothing to say from the listing: the common case, kept cheap
         problems: list[Problem] = []
         notes: list[str] = []
@@ -260,6 +274,13 @@ class _FileProblems:
             return []
         return [Problem(ProblemKind.BAD_CONTENT, f"{what} {look.content}; fix or replace it (or set "
                         f"content_policy.{which}: warn to upload it anyway)")]
+
+
+def _sizes_fine(files: dict[str, SourceFile], limit: int | None) -> bool:
+    for file in files.values():
+        if not 0 < file.size or (limit is not None and file.size > limit):
+            return False
+    return True
 
 
 SIDECAR_MAX_BYTES = 2**20

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from functools import partial
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -143,7 +144,7 @@ class _Walk:
             return self.enter(path, rel, st, via_link)
         if not stat.S_ISREG(st.st_mode):
             return _refused(rel, path, "is not a regular file (a FIFO, socket or device); remove it from the source")
-        return ListedFile(rel, path, st.st_size, st.st_mtime_ns, None)
+        return _listed((rel, path, st.st_size, st.st_mtime_ns, None, None))
 
     def enter(self, path: str, rel: str, st: os.stat_result, via_link: bool) -> ListedFile | _Folder:
         key = _folder_id(st)
@@ -187,6 +188,9 @@ def _subfolders(parent: _Folder, names: list[str], links: dict[str, str]) -> Ite
     for name in names:
         target = links.get(name)
         yield _Folder(target or f"{parent.path.rstrip('/')}/{name}", f"{parent.prefix}{name}/", parent.via_link or bool(target))
+
+
+_listed = partial(tuple.__new__, ListedFile)  # ListedFile(...) without its Python __new__: one per file listed
 
 
 def _folder_id(st: os.stat_result) -> int:

@@ -86,9 +86,19 @@ class TableWriter(Generic[T]):
         if len(self.pending) >= FLUSH:
             self._flush()
 
+    def append_row(self, row: Row) -> None:
+        """A record already encoded (``codec.encode``'s result), for writers that build rows without records."""
+        self.pending.append(row)
+        if len(self.pending) >= FLUSH:
+            self._flush()
+
     def extend(self, items: Iterable[T]) -> None:
-        for item in items:
-            self.append(item)
+        """``append`` of each item, encoded a chunk at a time (a listing streams a million of them through here)."""
+        items, encode = iter(items), self.codec.encode
+        while chunk := list(map(encode, itertools.islice(items, FLUSH - len(self.pending)))):
+            self.pending += chunk
+            if len(self.pending) >= FLUSH:
+                self._flush()
 
     def _flush(self) -> None:
         self.db.execute("savepoint chunk")
@@ -205,8 +215,10 @@ class RowTable(Sequence[T]):
         with self._connect() as db:
             cursor = db.execute(f"select {', '.join(self.codec.columns)} from rows{where} order by {order}{page}", params)
             while batch := cursor.fetchmany(FETCH):
-                for row in batch:
-                    yield decode(_readable(row, texts) if texts else row)
+                if texts:
+                    yield from (decode(_readable(row, texts)) for row in batch)
+                else:
+                    yield from map(decode, batch)
 
     def _connect(self) -> _Reading:
         return _Reading(self.path)

@@ -1,6 +1,5 @@
 """The grouping engine on real folders: the seed's five patterns, rules, sidecars, detection, and the invariant."""
 
-import dataclasses
 import pickle
 import unicodedata
 from pathlib import Path
@@ -214,7 +213,7 @@ def test_refused_files_are_reported_before_anything_else_and_never_join_a_unit(t
     listed = tree(tmp_path, ["p1/scan.png", "p1/label.json", "p2/scan.png", "p2/label.json", "p2/.DS_Store", "meta.xlsx"])
     unsafe = {"p2/scan.png": "a link that leaves the source folder", "p2/.DS_Store": "a key with '..'",
               "meta.xlsx": "a link that leaves the source folder"}
-    files = [dataclasses.replace(f, refused_reason=unsafe.get(f.relative_path)) for f in listed]
+    files = [f._replace(refused_reason=unsafe.get(f.relative_path)) for f in listed]
     result = group_files(files, SPECS, Organization(Pattern.NESTED), reserved={"meta.xlsx": "metadata sheet"})
     assert mapping(result) == {"p1": {"image_1": "p1/scan.png", "label_1": "p1/label.json"},
                                "p2": {"label_1": "p2/label.json"}}

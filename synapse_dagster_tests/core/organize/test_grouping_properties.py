@@ -8,7 +8,6 @@ filesystem does to them (or refuses: such names are skipped) is part of the test
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import unicodedata
 from collections import Counter
@@ -104,7 +103,7 @@ def make(root: Path, paths: list[str]) -> None:
 def listed(root: Path, source_spec: str | None = None, refuse: frozenset[int] = frozenset()) -> list[SourceFile]:
     """The listing, with the files at positions ``refuse`` marked as a listing marks unsafe ones."""
     files = list_files(SourceLocation("local", path=str(root)), source_spec=source_spec)
-    return [dataclasses.replace(f, refused_reason="unsafe") if i in refuse else f for i, f in enumerate(files)]
+    return [f._replace(refused_reason="unsafe") if i in refuse else f for i, f in enumerate(files)]
 
 
 def check(result: GroupingResult, files: list[SourceFile]) -> None:
