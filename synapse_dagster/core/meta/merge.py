@@ -17,7 +17,7 @@ from synapse_dagster.core.meta.sources import DEFAULT_PRECEDENCE, SourceValues
 DATASET_KEY_FIELD = "dataset_key"
 
 
-@dataclass
+@dataclass(slots=True)
 class UnitMeta:
     meta: dict[str, Any]
     provenance: dict[str, str]

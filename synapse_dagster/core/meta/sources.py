@@ -15,7 +15,7 @@ from typing import Any
 from synapse_dagster.core.sources.files import SourceFile
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceValues:
     kind: str  # a registered source kind
     label: str  # e.g. "sheet meta.xlsx", "sidecar P1/meta.yaml"

@@ -57,7 +57,7 @@ class Organization:
     sidecars: tuple[str, ...] = ()  # 'meta.yaml' (one per unit folder) or '*.meta.json' (one per stem)
 
 
-@dataclass
+@dataclass(slots=True)
 class PlannedUnit:
     group_key: str
     files: dict[str, SourceFile] = field(default_factory=dict)

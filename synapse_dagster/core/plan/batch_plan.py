@@ -11,6 +11,7 @@ import pickle
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from synapse_dagster.core.organize.grouping import FileIssue, GroupingResult, PlannedUnit
@@ -29,7 +30,7 @@ from synapse_dagster.core.plan.content import WARN, ContentPolicy
 from synapse_dagster.core.plan.screening import FileLook, listing_look
 
 
-@dataclass
+@dataclass(slots=True)
 class UnitPlan:
     group_key: str
     dataset_key: str
@@ -194,6 +195,8 @@ class _Planner:
         self.order = spec_order(specs)
         self.validator = compiled(specs.meta_schema)
         self.types = FieldTypes(specs.meta_schema)
+        self.dataset_key = partial(render_dataset_key, settings.dataset_key_template, pipeline=settings.pipeline,
+                                   batch=batch)
         self.meta_problems: dict[str, Problem] = {}
         self.files = _FileProblems(specs, settings, access.look)
 
@@ -209,8 +212,7 @@ class _Planner:
 
     def plan(self, grouped: PlannedUnit) -> UnitPlan:
         settings, rows = self.settings, self.rows
-        dataset_key = render_dataset_key(settings.dataset_key_template, pipeline=settings.pipeline, batch=self.batch,
-                                         group_key=grouped.group_key)
+        dataset_key = self.dataset_key(group_key=grouped.group_key)
         problems = list(grouped.problems)
         sidecars = _read_sidecars(grouped, self.access, problems)
         row, row_problems = rows.row(grouped.group_key)

@@ -119,7 +119,14 @@ class _Walk:
         base = directory if directory.endswith("/") else f"{directory}/"  # os.path.join costs more than the stat
         for name in entries:
             path = f"{base}{name}"
-            listed = self.entry(path, f"{prefix}{name}", here.via_link)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                st = None  # looked at again by entry(), which says why
+            if st is not None and stat.S_ISREG(st.st_mode):  # nearly every entry: listed here, without a call
+                yield _listed((f"{prefix}{name}", path, st.st_size, st.st_mtime_ns, None, None))
+                continue
+            listed = self.entry(path, f"{prefix}{name}", here.via_link, st)
             if isinstance(listed, _Folder):
                 names.append(name)
                 if listed.path != path:
@@ -127,10 +134,11 @@ class _Walk:
             elif listed is not None:
                 yield listed
 
-    def entry(self, path: str, rel: str, via_link: bool) -> ListedFile | _Folder | None:
-        """A file, a sub-folder to enter, a refused entry, or ``None`` for a name that vanished."""
+    def entry(self, path: str, rel: str, via_link: bool, st: os.stat_result | None = None) -> ListedFile | _Folder | None:
+        """A file, a sub-folder to enter, a refused entry, or ``None`` for a name that vanished; ``st`` is its
+        ``lstat`` when the caller has it."""
         try:
-            st = os.lstat(path)
+            st = st or os.lstat(path)
             if stat.S_ISLNK(st.st_mode):
                 link, (path, refusal) = path, self.link_target(path)
                 if refusal:
@@ -154,7 +162,7 @@ class _Walk:
         self.entered.add(key)
         if via_link:
             self.linked[key] = rel
-        return _Folder(path, f"{rel}/", via_link)
+        return _folder((path, f"{rel}/", via_link))
 
     def listed_as(self, key: int, path: str) -> str:
         if key in self.linked:
@@ -187,10 +195,11 @@ class _Folder(NamedTuple):
 def _subfolders(parent: _Folder, names: list[str], links: dict[str, str]) -> Iterator[_Folder]:
     for name in names:
         target = links.get(name)
-        yield _Folder(target or f"{parent.path.rstrip('/')}/{name}", f"{parent.prefix}{name}/", parent.via_link or bool(target))
+        yield _folder((target or f"{parent.path.rstrip('/')}/{name}", f"{parent.prefix}{name}/", parent.via_link or bool(target)))
 
 
 _listed = partial(tuple.__new__, ListedFile)  # ListedFile(...) without its Python __new__: one per file listed
+_folder = partial(tuple.__new__, _Folder)
 
 
 def _folder_id(st: os.stat_result) -> int:
