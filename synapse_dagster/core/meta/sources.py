@@ -35,35 +35,38 @@ class UnitFacts:
 
 MetaSource = Callable[["MetaRecipe", UnitFacts], Iterable[SourceValues]]
 META_SOURCES: dict[str, MetaSource] = {}
+_USED_WHEN: dict[str, Callable[["MetaRecipe"], bool]] = {}  # a source that says nothing unless its setting is set
 
 
-def meta_source(kind: str) -> Callable[[MetaSource], MetaSource]:
+def meta_source(kind: str, used_when: Callable[[MetaRecipe], bool] | None = None) -> Callable[[MetaSource], MetaSource]:
     def register(fn: MetaSource) -> MetaSource:
         META_SOURCES[kind] = fn
+        if used_when is not None:
+            _USED_WHEN[kind] = used_when
         return fn
 
     return register
 
 
-@meta_source("static")
+@meta_source("static", used_when=lambda recipe: bool(recipe.static))
 def _static(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
     if recipe.static:
         yield SourceValues("static", "static", dict(recipe.static))
 
 
-@meta_source("directory")
+@meta_source("directory", used_when=lambda recipe: bool(recipe.directory_field))
 def _directory(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
     if recipe.directory_field:
         yield SourceValues("directory", "folder name", {recipe.directory_field: unit.group_key.rsplit("/", 1)[-1]})
 
 
-@meta_source("path")
+@meta_source("path", used_when=lambda recipe: bool(recipe.path_regex))
 def _path(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
     if recipe.path_regex:
         yield SourceValues("path", "path_regex", regex_values(recipe.path_regex, [f.relative_path for f in unit.files]))
 
 
-@meta_source("filename")
+@meta_source("filename", used_when=lambda recipe: bool(recipe.filename_regex))
 def _filename(recipe: MetaRecipe, unit: UnitFacts) -> Iterable[SourceValues]:
     if recipe.filename_regex:
         yield SourceValues("filename", "filename_regex", regex_values(recipe.filename_regex, [f.name for f in unit.files]))
@@ -115,6 +118,12 @@ def regex_values(regex: str | None, texts: Sequence[str]) -> dict[str, Any]:
     return {}
 
 
-def unit_sources(recipe: MetaRecipe, unit: UnitFacts) -> list[SourceValues]:
-    """Everything the registered sources say about one unit (empty answers left out)."""
-    return [found for kind in SOURCE_KINDS for found in META_SOURCES[kind](recipe, unit) if found.values]
+def used_sources(recipe: MetaRecipe) -> tuple[MetaSource, ...]:
+    """The sources that may say something under ``recipe``: asked once per batch, not once per unit."""
+    return tuple(META_SOURCES[kind] for kind in SOURCE_KINDS if kind not in _USED_WHEN or _USED_WHEN[kind](recipe))
+
+
+def unit_sources(recipe: MetaRecipe, unit: UnitFacts, sources: Sequence[MetaSource] | None = None) -> list[SourceValues]:
+    """Everything the registered sources (or ``sources``, from :func:`used_sources`) say about one unit (empty
+    answers left out)."""
+    return [found for source in (sources or used_sources(recipe)) for found in source(recipe, unit) if found.values]

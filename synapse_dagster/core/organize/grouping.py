@@ -70,7 +70,7 @@ class PlannedUnit:
 
     @property
     def total_bytes(self) -> int:
-        return sum(f.size for f in self.files.values())
+        return sum([f.size for f in self.files.values()])
 
 
 @dataclass
@@ -240,13 +240,14 @@ class _Grouper:
 
     def _placements(self, files: Iterable[SourceFile], issues: TableWriter[FileIssue]) -> Iterator[Placement]:
         """Every file either placed (yielded) or reported in ``issues``."""
-        specs, organization = self.specs, self.organization
+        specs, organization, reserved = self.specs, self.organization, self.reserved
         for seq, file in enumerate(files):
-            aside = _set_aside(file, self.reserved)
-            if aside is not None:
-                issues.append(aside)
-                continue
-            sidecar = _sidecar_key(file, organization, specs)
+            if file.refused_reason or file.excluded_reason or (reserved and file.relative_path in reserved):
+                aside = _set_aside(file, reserved)
+                if aside is not None:
+                    issues.append(aside)
+                    continue
+            sidecar = _sidecar_key(file, organization, specs) if organization.sidecars else None
             if sidecar is not None:
                 key, reason = sidecar
                 if key is None:

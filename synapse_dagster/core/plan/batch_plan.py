@@ -8,6 +8,7 @@ included: a key on several rows, a formula with no value), an unsafe file or a f
 from __future__ import annotations
 
 import pickle
+import string
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.meta.coercion import FieldTypes
 from synapse_dagster.core.meta.merge import build_unit_meta, render_dataset_key
 from synapse_dagster.core.meta.sidecars import read_sidecar
-from synapse_dagster.core.meta.sources import MetaRecipe, UnitFacts, unit_sources
+from synapse_dagster.core.meta.sources import MetaRecipe, UnitFacts, unit_sources, used_sources
 from synapse_dagster.core.meta.validation import compiled
 from synapse_dagster.core.plan.content import WARN, ContentPolicy
 from synapse_dagster.core.plan.screening import FileLook, listing_look
@@ -46,7 +47,7 @@ class UnitPlan:
 
     @property
     def total_bytes(self) -> int:
-        return sum(f.size for f in self.files.values())
+        return sum([f.size for f in self.files.values()])
 
 
 def _plan_row(u: UnitPlan) -> tuple:
@@ -171,7 +172,8 @@ def plan_batch(
     rows = _SheetMatches(sheet)
     planner = _Planner(specs, batch, settings, rows, access)
     units = spill.table("plan", UNIT_PLAN_CODEC, map(planner.plan, grouping.units))
-    units = _flag_duplicate_dataset_keys(units, spill)
+    if not (isinstance(grouping.units, RowTable) and _shows_group_key(settings.dataset_key_template)):
+        units = _flag_duplicate_dataset_keys(units, spill)
     return BatchPlan(
         batch=batch,
         units=units,
@@ -195,6 +197,7 @@ class _Planner:
         self.order = spec_order(specs)
         self.validator = compiled(specs.meta_schema)
         self.types = FieldTypes(specs.meta_schema)
+        self.sources = used_sources(settings.recipe)
         self.dataset_key = partial(render_dataset_key, settings.dataset_key_template, pipeline=settings.pipeline,
                                    batch=batch)
         self.meta_problems: dict[str, Problem] = {}
@@ -214,11 +217,11 @@ class _Planner:
         settings, rows = self.settings, self.rows
         dataset_key = self.dataset_key(group_key=grouped.group_key)
         problems = list(grouped.problems)
-        sidecars = _read_sidecars(grouped, self.access, problems)
-        row, row_problems = rows.row(grouped.group_key)
+        sidecars = _read_sidecars(grouped, self.access, problems) if grouped.sidecars else []
+        row, row_problems = rows.row(grouped.group_key) if rows.sheet is not None else (None, [])
         facts = UnitFacts(grouped.group_key, [grouped.files[s] for s in self.order if s in grouped.files], row,
                           rows.sheet.name if rows.sheet else None, sidecars)
-        built = build_unit_meta(unit_sources(settings.recipe, facts), dataset_key=dataset_key,
+        built = build_unit_meta(unit_sources(settings.recipe, facts, self.sources), dataset_key=dataset_key,
                                 schema=self.specs.meta_schema, precedence=settings.recipe.precedence, types=self.types)
         problems += [Problem(ProblemKind.INVALID_META, p) for p in row_problems + built.problems]
         if not built.problems and not row_problems:  # without its sheet row the schema's complaints would mislead
@@ -295,6 +298,16 @@ def _read_local(file: SourceFile) -> bytes:
         return handle.read()
 
 
+def _shows_group_key(template: str) -> bool:
+    """Whether ``template`` writes ``{group_key}`` as it is: then the dataset keys of a grouping's units (one unit
+    per key) are as distinct as their keys, and a million-unit plan need not be sorted to find shared ones."""
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return False
+    return any(name == "group_key" and not spec and conversion is None for _, name, spec, conversion in fields)
+
+
 def _flag_duplicate_dataset_keys(units: RowTable[UnitPlan], spill: Spill) -> RowTable[UnitPlan]:
     """Units that share a dataset_key are all held back. SQLite finds the keys; the (rare) plan that has some is
     written again with the problem added."""
@@ -306,7 +319,7 @@ def _flag_duplicate_dataset_keys(units: RowTable[UnitPlan], spill: Spill) -> Row
         if unit.dataset_key in shared:
             unit.problems.append(Problem(
                 ProblemKind.DUPLICATE_KEY, f"dataset_key '{unit.dataset_key}' is shared by {shared[unit.dataset_key]} "
-                "units; make dataset_key_template include {group_key}"))
+                "units; make dataset_key_template show {group_key} whole (no format spec)"))
         return unit
 
     again = spill.table("plan", UNIT_PLAN_CODEC, (flagged(u) for u in units))

@@ -78,6 +78,15 @@ def test_file_over_size_limit_is_a_problem(tmp_path):
     assert plan.units[0].problems[0].kind == "file_too_large"
 
 
+def test_units_whose_template_gives_one_dataset_key_are_all_held_back(tmp_path):
+    collection = _units(tmp_path, ["P10", "P11", "Q12"])
+    grouping = group_files(list_local(tmp_path), collection, Organization(Pattern.NESTED))
+    plan = plan_batch(grouping, collection, "b", PlanSettings("p", "{batch}/{group_key:.1}"))
+    shared = {u.group_key: (u.dataset_key, [str(p) for p in u.problems if p.kind == "duplicate_dataset_key"])
+              for u in plan.units}
+    message = "dataset_key 'b/P' is shared by 2 units; make dataset_key_template show {group_key} whole (no format spec)"
+    assert shared == {"P10": ("b/P", [message]), "P11": ("b/P", [message]), "Q12": ("b/Q", [])}
+
 
 def _units(root, names):
     for name in names:
