@@ -19,7 +19,7 @@ from operator import itemgetter
 
 from synapse_dagster.core.organize.rules import RuleSet
 from synapse_dagster.core.sources.files import (
-    FILE_CODEC, FILE_COLUMNS, SourceFile, file_from_row, file_row, spec_files_from_rows, spec_files_rows)
+    FILE_CODEC, FILE_COLUMNS, SourceFile, file_from_row, file_row, path_parts, spec_files_from_rows, spec_files_rows)
 from synapse_dagster.core.tables.row_table import (
     Codec, RowTable, Spill, TableWriter, column_counts, column_sum, matching)
 from synapse_dagster.core.organize.detection import Detection
@@ -426,9 +426,8 @@ def _sidecar_key(file: SourceFile, organization: Organization, specs: Collection
 
 def _nfc_parts(file: SourceFile) -> tuple[str, ...]:
     """The path components that patterns and rules read: NFC, so both spellings of a name key one unit."""
-    if file.relative_path.isascii():
-        return file.parts
-    return tuple(nfc(p) for p in file.parts)
+    relative = file.relative_path
+    return path_parts(relative) if relative.isascii() else tuple(nfc(p) for p in path_parts(relative))
 
 
 def _ambiguity(key: str, spec_name: str, files: Sequence[SourceFile]) -> str:

@@ -54,7 +54,7 @@ def _plan_row(u: UnitPlan) -> tuple:
     problems = u.problems
     kinds = f",{','.join([p.kind for p in problems])}," if problems else ""
     payload = (spec_files_rows(u.files), u.meta, u.provenance, [p.as_row() for p in problems], u.notes)
-    return (u.group_key, u.dataset_key, 0 if problems else 1, kinds, u.total_bytes,
+    return (u.group_key, u.dataset_key, 0 if problems else 1, kinds, sum([f.size for f in u.files.values()]),
             pickle.dumps(payload, pickle.HIGHEST_PROTOCOL))
 
 
@@ -227,9 +227,8 @@ class _Planner:
         if not built.problems and not row_problems:  # without its sheet row the schema's complaints would mislead
             problems += map(self.meta_problem, self.validator.errors(built.meta))
         file_problems, notes = self.files.of(grouped)
-        return UnitPlan(group_key=grouped.group_key, dataset_key=dataset_key, files=dict(grouped.files),
-                        meta=built.meta, provenance=built.provenance, problems=problems + file_problems,
-                        notes=built.notes + notes)
+        return UnitPlan(grouped.group_key, dataset_key, dict(grouped.files), built.meta, built.provenance,
+                        problems + file_problems, built.notes + notes)
 
 
 def _read_sidecars(grouped: PlannedUnit, access: FileAccess, problems: list[Problem]) -> list[tuple[str, dict[str, Any]]]:

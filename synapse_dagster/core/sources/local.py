@@ -50,7 +50,7 @@ class LocalStore:
         """Every file below the folder in a stable order: a folder's files (sorted), then its sub-folders."""
         if start_after is not None:
             raise ValueError("local listings cannot resume after a key")
-        yield from _Walk(Path(location.path).resolve(), recursive, self.follow_symlinks).walk()
+        return _Walk(Path(location.path).resolve(), recursive, self.follow_symlinks).walk()
 
     def iter_subfolders(self, location: SourceLocation, *, start_after: str | None) -> Iterator[str]:
         root = Path(location.path)
