@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
+
+from synapse_dagster.core.memo import BoundedMemo
 
 _TRUE = {"true", "yes", "y", "1", "t", "on"}
 _FALSE = {"false", "no", "n", "0", "f", "off"}
@@ -32,18 +35,11 @@ def declared(schema: Mapping[str, Any] | None, name: str) -> tuple[list[str], st
     return types, fmt if isinstance(fmt, str) else None
 
 
-class FieldTypes:
+class FieldTypes(BoundedMemo[str, tuple[list[str], str | None]]):
     """:func:`declared` for one schema, remembered per field: a batch asks it for every field of every unit."""
 
     def __init__(self, schema: Mapping[str, Any] | None) -> None:
-        self.schema = schema
-        self.known: dict[str, tuple[list[str], str | None]] = {}
-
-    def __call__(self, name: str) -> tuple[list[str], str | None]:
-        found = self.known.get(name)
-        if found is None:
-            found = self.known[name] = declared(self.schema, name)  # one entry per field name the batch uses
-        return found
+        super().__init__(partial(declared, schema))
 
 
 def coerce_value(value: Any, types: list[str], fmt: str | None = None) -> Any:

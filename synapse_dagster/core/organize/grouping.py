@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
 
+from synapse_dagster.core.memo import BoundedMemo
 from synapse_dagster.core.organize.rules import RuleSet
 from synapse_dagster.core.sources.files import (
     FILE_CODEC, FILE_COLUMNS, SourceFile, file_from_row, file_row, path_parts, spec_files_from_rows, spec_files_rows)
@@ -195,7 +196,7 @@ class _Grouper:
     def __init__(self, specs: CollectionSpecs, organization: Organization, reserved: Mapping[str, str],
                  spill: Spill) -> None:
         self.specs, self.organization, self.reserved, self.spill = specs, organization, reserved, spill
-        self.choose = _SpecChoice(specs, SpecNames(specs, organization.spec_aliases))
+        self.choose = _spec_choice(specs, SpecNames(specs, organization.spec_aliases))
         self.required = frozenset(s.name for s in specs.required)
 
     def _complete(self, rows: list[Placement]) -> bool:
@@ -312,7 +313,7 @@ def _set_aside(file: SourceFile, reserved: Mapping[str, str]) -> FileIssue | Non
 
 
 def _locate(
-    file: SourceFile, specs: CollectionSpecs, choose: _SpecChoice, organization: Organization
+    file: SourceFile, specs: CollectionSpecs, choose: SpecChoice, organization: Organization
 ) -> tuple[str | None, str | None, str, str]:
     """(group key, spec name, issue kind, reason); a spec name when the file belongs in a unit."""
     parts = _nfc_parts(file)
@@ -323,7 +324,7 @@ def _locate(
         if key is None:
             return None, None, IssueKind.UNMATCHED, "rules.group_key_regex does not match this path"
         if not rules.file_rules:  # no file rules: extensions and names pick the spec
-            spec_name, kind, reason = choose(file.source_spec, extension, parts[:-1])
+            spec_name, kind, reason = choose((file.source_spec, extension, *parts[:-1]))
             return key, spec_name, kind, reason
         rule = rules.spec_for("/".join(parts))
         if rule is None:
@@ -336,28 +337,16 @@ def _locate(
     located = place(Pattern.MULTI_PATH if file.source_spec else organization.pattern, parts, stem)
     if located.group_key is None:
         return None, None, IssueKind.UNMATCHED, located.reason
-    spec_name, kind, reason = choose(file.source_spec, extension, located.name_hints)
+    spec_name, kind, reason = choose((file.source_spec, extension, *located.name_hints))
     return located.group_key, spec_name, kind, reason
 
 
-class _SpecChoice:
-    """:func:`_spec_for`, remembered: its answer depends only on the file's source, extension and name hints, which
-    repeat from unit to unit ('scan.png' in every folder). Bounded, so a batch of unique names stays in flat memory."""
+SpecChoice = BoundedMemo[tuple, tuple[str | None, str, str]]  # (source spec, extension, *name hints) -> _spec_for
 
-    MEMO = 4096
 
-    def __init__(self, specs: CollectionSpecs, names: SpecNames) -> None:
-        self.specs, self.names = specs, names
-        self.memo: dict[tuple, tuple[str | None, str, str]] = {}
-
-    def __call__(self, source_spec: str | None, extension: str, hints: Sequence[str]) -> tuple[str | None, str, str]:
-        key = (source_spec, extension, *hints)
-        found = self.memo.get(key)
-        if found is None:
-            found = _spec_for(source_spec, extension, self.specs, self.names, hints)
-            if len(self.memo) < self.MEMO:
-                self.memo[key] = found
-        return found
+def _spec_choice(specs: CollectionSpecs, names: SpecNames) -> SpecChoice:
+    """:func:`_spec_for`, remembered: its answer depends only on the file's source, extension and name hints."""
+    return BoundedMemo(lambda key: _spec_for(key[0], key[1], specs, names, key[2:]))
 
 
 def _spec_for(

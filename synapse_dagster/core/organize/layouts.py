@@ -51,7 +51,6 @@ class UnitPlace(NamedTuple):
 
 
 _TRAILING_INDEX = re.compile(r"_\d+$")
-NAMED_MEMO = 4096  # name combinations remembered per batch
 
 
 class SpecNames:
@@ -64,19 +63,10 @@ class SpecNames:
             base = _TRAILING_INDEX.sub("", spec.name)
             names = {spec.name, base, f"{base}s"} | {a for a in (aliases or {}).get(spec.name, ())}
             self._names[spec.name] = {nfc(n).lower() for n in names if n}
-        self._named: dict[tuple[str, ...], tuple[FileSpec, ...]] = {}
 
     def named(self, hints: Sequence[str]) -> list[FileSpec]:
-        """The specs the names mean. Asked once per file with names that repeat from unit to unit ('scan', 'labels'),
-        so answers are remembered, up to a bound that keeps a batch of unique names in flat memory."""
-        key = tuple(hints)
-        found = self._named.get(key)
-        if found is None:
-            lowered = {nfc(h).lower() for h in hints}
-            found = tuple(s for s in self.specs.specs if self._names[s.name] & lowered)
-            if len(self._named) < NAMED_MEMO:
-                self._named[key] = found
-        return list(found)
+        lowered = {nfc(h).lower() for h in hints}
+        return [s for s in self.specs.specs if self._names[s.name] & lowered]
 
     def names_a_spec(self, name: str) -> bool:
         return bool(self.named([name]))

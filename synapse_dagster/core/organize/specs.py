@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from synapse_dagster.core.memo import BoundedMemo
 
-SPLIT_MEMO = 4096  # file names remembered per collection
+
 _COMPUTED = frozenset({"_split_memo", "_multi_part_extensions", "_by_extension"})
 
 
@@ -120,13 +121,7 @@ class CollectionSpecs:
     def split_name(self, name: str) -> tuple[str, str]:
         """``(stem, extension)`` using the longest extension a spec declares, so ``a.nii.gz`` pairs with ``a.json``.
         Asked once per file; names that repeat from unit to unit are answered from a bounded memo."""
-        memo = self._split_memo
-        found = memo.get(name)
-        if found is None:
-            found = self._split(name)
-            if len(memo) < SPLIT_MEMO:
-                memo[name] = found
-        return found
+        return self._split_memo(name)
 
     def _split(self, name: str) -> tuple[str, str]:
         lowered = name.lower()
@@ -140,8 +135,8 @@ class CollectionSpecs:
 
     # Asked once per file of a batch, so computed once (cached_property: specs pickled by an older version too).
     @cached_property
-    def _split_memo(self) -> dict[str, tuple[str, str]]:
-        return {}
+    def _split_memo(self) -> BoundedMemo[str, tuple[str, str]]:
+        return BoundedMemo(self._split)
 
     @cached_property
     def _multi_part_extensions(self) -> list[str]:

@@ -22,6 +22,7 @@ from synapse_dagster.core.organize.detection import Detection
 from synapse_dagster.core.meta.sheets import MetadataTable
 from synapse_dagster.core.problems import Problem, ProblemKind
 from synapse_dagster.core.organize.specs import CollectionSpecs
+from synapse_dagster.core.memo import BoundedMemo
 from synapse_dagster.core.meta.coercion import FieldTypes
 from synapse_dagster.core.meta.merge import build_unit_meta, render_dataset_key
 from synapse_dagster.core.meta.sidecars import read_sidecar
@@ -200,18 +201,9 @@ class _Planner:
         self.sources = used_sources(settings.recipe)
         self.dataset_key = partial(render_dataset_key, settings.dataset_key_template, pipeline=settings.pipeline,
                                    batch=batch)
-        self.meta_problems: dict[str, Problem] = {}
+        # the same few complaints ('age' is missing) recur across units, and a Problem is immutable
+        self.meta_problem = BoundedMemo(partial(Problem, ProblemKind.INVALID_META), 1024)
         self.files = _FileProblems(specs, settings, access.look)
-
-    def meta_problem(self, error: str) -> Problem:
-        """The schema's complaint as a problem; the same few complaints ('age' is missing) recur across units, and
-        a Problem is immutable, so each is made once (up to a bound)."""
-        found = self.meta_problems.get(error)
-        if found is None:
-            found = Problem(ProblemKind.INVALID_META, error)
-            if len(self.meta_problems) < 1024:
-                self.meta_problems[error] = found
-        return found
 
     def plan(self, grouped: PlannedUnit) -> UnitPlan:
         settings, rows = self.settings, self.rows
