@@ -73,6 +73,11 @@ def sandbox(tmp_path_factory) -> Sandbox:
 @pytest.fixture
 def collection(sandbox) -> int:
     """A new, empty data collection shaped like the demo's (image_1 + label_1, typed meta schema)."""
+    return new_collection(sandbox)
+
+
+def new_collection(sandbox: Sandbox) -> int:
+    """A new, empty data collection shaped like the demo's (for a test that needs more than one)."""
     collection_id = next(_collection_ids)
     seed = demo_seed("unused")
     spec = seed["data_collections"][0]
@@ -90,4 +95,4 @@ def synapse_env(sandbox, monkeypatch, tmp_path):
     return sandbox
 
 
-__all__ = ["META_SCHEMA"]
+__all__ = ["META_SCHEMA", "new_collection"]

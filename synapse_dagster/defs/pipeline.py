@@ -131,7 +131,9 @@ def build_pipeline_definitions(pipeline: PipelineConfig) -> dg.Definitions:
         ingest_job_name(pipeline),
         selection=dg.AssetSelection.groups(pipeline.name),
         description=f"Ingest one batch into data collection {pipeline.data_collection}.",
-        tags={"synapse/data_collection": str(pipeline.data_collection)},
+        # the run queue's limits key on these (dagster.yaml: runs per pipeline, ingest runs in all)
+        tags={"synapse/data_collection": str(pipeline.data_collection), "synapse/pipeline": pipeline.name,
+              "synapse/kind": "ingest"},
     )
     sensor = build_batch_sensor(pipeline, job)
     return dg.Definitions(assets=[*(build_asset(pipeline, step) for step in STEPS), build_delivery(pipeline)], jobs=[job],
