@@ -16,14 +16,14 @@ from synapse_dagster.config.models import PipelineFile
 from synapse_dagster.core.deliver.ledger import LedgerUrlError, check_ledger_url
 from synapse_dagster.defs.dagster_fixes import apply_dagster_fixes
 from synapse_dagster.defs.pipeline import build_pipeline_definitions
+from synapse_dagster.defs.ray_delivery import RAY_RESOURCE
 from synapse_dagster.defs.resources import (
-    IngestStateResource, SettingError, SourcesResource, SynapseResource, api_concurrency_setting)
+    LEDGER_URL_ENV, IngestStateResource, SettingError, SourcesResource, SynapseResource, api_concurrency_setting)
 
 apply_dagster_fixes()
 
 STATE_DIR_ENV = "SYNAPSE_DAGSTER_STATE_DIR"
 IO_BASE_ENV = "SYNAPSE_DAGSTER_IO_BASE"  # where step outputs live: a folder, or s3://…, gs://… for several hosts
-LEDGER_URL_ENV = "SYNAPSE_DAGSTER_LEDGER_URL"  # the ledger's database: default a SQLite file in the state dir
 
 
 def default_state_dir(pipeline_file: Path) -> Path:
@@ -47,8 +47,23 @@ def build_definitions(pipelines: PipelineFile, *, base_dir: Path, state_dir: Pat
         # FilesystemIOManager writes through universal-pathlib, so an object-store URL works as its base; its
         # credentials and endpoint come from the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS).
         "io_manager": dg.FilesystemIOManager(base_dir=os.environ.get(IO_BASE_ENV) or str(state_dir / "io")),
+        **ray_resources(pipelines),
     })
     return dg.Definitions.merge(resources, *(build_pipeline_definitions(p) for p in pipelines.pipelines))
+
+
+def ray_resources(pipelines: PipelineFile) -> dict[str, dg.ConfigurableResource]:
+    """The Ray cluster for pipelines with ``engine: ray``: the one at RAY_ADDRESS, else a local Ray started in the
+    step (dagster-ray's LocalRay, see defs.ray_cluster). Ray is imported only when a pipeline asks for it."""
+    wanting = [p.name for p in pipelines.pipelines if p.engine.kind == "ray"]
+    if not wanting:
+        return {}
+    try:
+        from synapse_dagster.defs.ray_cluster import RayCluster
+    except ImportError:
+        raise PipelineConfigError(f"pipeline(s) {', '.join(wanting)} set engine.kind 'ray', and Ray is not installed "
+                                  "here: pip install 'synapse-dagster[ray]'") from None
+    return {RAY_RESOURCE: RayCluster(ray_init_options={"ignore_reinit_error": True, "log_to_driver": False})}
 
 
 def load_definitions(pipeline_file: str | os.PathLike[str] | None = None) -> dg.Definitions:

@@ -241,6 +241,20 @@ class RulesConfig(_Strict):
         return RuleSet(tuple(FileRule(r.pattern, r.spec) for r in self.file_rules), self.group_key_regex)
 
 
+class EngineConfig(_Strict):
+    """Where a batch's delivery runs: in the run's own process, or fanned out over a Ray cluster in shards."""
+
+    kind: Literal["local", "ray"] = Field(default="local", description=(
+        "'local': the run's process uploads and creates units. 'ray': shards of the batch's plan are delivered as "
+        "Ray tasks on the cluster at RAY_ADDRESS (a local Ray when unset); each worker reads the sources and takes "
+        "SYNAPSE_HOST and SYNAPSE_ACCESS_TOKEN from its own environment."))
+    units_per_shard: Annotated[int, Field(ge=1)] = Field(default=2000, description="Units per Ray task.")
+    max_shard_retries: Annotated[int, Field(ge=0, le=20)] = Field(default=3, description=(
+        "Times a shard is run again when its worker dies or it fails; a re-run sends only what did not land."))
+    max_shards_in_flight: Annotated[int, Field(ge=1)] = Field(default=8, description=(
+        "Shards submitted and not yet finished; bounds the driver's memory on a batch of millions of units."))
+
+
 class PipelineConfig(_Strict):
     name: str
     data_collection: Annotated[int, Field(gt=0)]
@@ -267,6 +281,7 @@ class PipelineConfig(_Strict):
         default="skip", description="A unit whose dataset_key already exists in the collection with other files or "
         "meta: 'skip' it (reported with the existing unit's ID and batch), 'fail' the run, or add it as a "
         "'new_version' (key suffixed '#v2', '#v3' …, the previous unit's ID in meta.previous_version_unit_id).")
+    engine: EngineConfig = EngineConfig()
     description: str | None = None
 
     @field_validator("name")
@@ -312,6 +327,10 @@ class PipelineConfig(_Strict):
             raise ValueError("batches.ready_marker needs batch folders; windows mode uses settle_seconds instead")
         if self.source is not None and self.pattern is Pattern.MULTI_PATH:
             raise ValueError("pattern 'multi_path' needs 'assets' (one source per spec) instead of 'source'")
+        if self.engine.kind == "ray" and self.on_dataset_key_collision == "fail":
+            raise ValueError("on_dataset_key_collision 'fail' stops a whole batch before it creates anything, and "
+                             "engine 'ray' delivers shards on their own: use 'skip' or 'new_version', or engine "
+                             "'local'")
         return self
 
     @property

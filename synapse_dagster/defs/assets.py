@@ -10,7 +10,6 @@ become one ``dg.Failure`` sentence, redacted.
 from __future__ import annotations
 
 import contextlib
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,12 @@ from synapse_dagster.config.models import BatchMode, PipelineConfig
 from synapse_dagster.core.batches.keys import BatchKeyError, check_batch_key
 from synapse_dagster.core.batches.windows import WindowSpec
 from synapse_dagster.core.deliver.claims import batch_claim, claimant
-from synapse_dagster.core.deliver.creation import CreationReport, UnitCreation, UnitStatus, dead_letters
+from synapse_dagster.core.deliver.creation import CreationReport, UnitStatus, dead_letters
 from synapse_dagster.core.deliver.ledger import Ledger
-from synapse_dagster.core.deliver.progress import Progress
-from synapse_dagster.core.deliver.requests import ReadyUnits, UnitRequests, unit_requests
+from synapse_dagster.core.deliver.requests import UnitRequests
 from synapse_dagster.core.deliver.tasks import create_tasks
-from synapse_dagster.core.deliver.upload import FileStatus, FileUpload, UploadReport, content_screen, upload_files
+from synapse_dagster.core.deliver.batch_delivery import DeliverySettings, deliver_plan
+from synapse_dagster.core.deliver.upload import FileStatus, UploadReport
 from synapse_dagster.core.meta.sheet_files import load_sheet, reserved_paths
 from synapse_dagster.core.meta.sheets import MetadataError
 from synapse_dagster.core.meta.validation import SchemaError, check_schema
@@ -39,7 +38,6 @@ from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.files import FILE_CODEC, SourceError
 from synapse_dagster.core.sources.inventory import Inventory, InventoryTally
 from synapse_dagster.core.sources.roots import SourceRoot, batch_roots, list_roots, read_small
-from synapse_dagster.core.sources.staging import stage_by_root
 from synapse_dagster.core.synapse.bulk_upload import UploadTimeouts
 from synapse_dagster.core.synapse.credentials import SynapseConfigError
 from synapse_dagster.core.synapse.errors import LookupTarget, explain_lookup_error
@@ -173,41 +171,34 @@ def validated_meta(step: Step, collection_specs: CollectionSpecs, source_invento
 
 def delivery(step: Step, validated_meta: BatchPlan) -> tuple[dg.Output[UploadReport], dg.Output[CreationReport]]:
     """``uploaded_files`` and ``created_units`` in one step, so that units whose files are confirmed are created
-    while later files are still uploading."""
+    while later files are still uploading; with ``engine: ray``, shards of the plan do that on a Ray cluster."""
     pipeline, synapse = step.pipeline, step.synapse
-    files = [f for unit in validated_meta.valid_units for f in unit.files.values()]
     with step.failing_clearly(SourceError):
         roots = step.roots()
-    failures: dict[str, str] = {}
-    progress = Progress(len(files), sum(f.size for f in files))
-    ready = ReadyUnits(validated_meta)
-    target = synapse.credentials().target
-    with (step.ledger() as ledger, step.delivering(ledger),
-          tempfile.TemporaryDirectory(prefix="synapse-staging-") as workdir,
-          UnitCreation(synapse.client(), pipeline.data_collection, ready.keys(), ledger=ledger, target=target,
-                       batch=step.batch, batch_size=pipeline.creating_data_unit_batch_size,
-                       on_collision=pipeline.on_dataset_key_collision) as creation):
+    settings = delivery_settings(pipeline, synapse)
+    with step.ledger() as ledger, step.delivering(ledger):
+        if pipeline.engine.kind == "ray":
+            from synapse_dagster.defs.ray_delivery import deliver_on_ray
 
-        def slice_done(outcome: list[FileUpload]) -> None:
-            creation.offer(ready.arrived(outcome))
-            _log_progress(step, progress, outcome)
-
-        uploads = upload_files(
-            synapse.client(), files, ledger=ledger, target=target,
-            stage=stage_by_root(roots, Path(workdir), pipeline.staging_max_mb * 2**20, failures),
-            screen=content_screen(validated_meta, pipeline.content_policy.policy()),
-            stage_failures=failures, max_workers=pipeline.upload_max_workers,
-            timeouts=UploadTimeouts(put_s=synapse.upload_timeout_s, api_s=synapse.read_timeout_s),
-            on_slice_done=slice_done,
-        )
+            done = deliver_on_ray(step, validated_meta, settings)
+        else:
+            done = deliver_plan(synapse.client(), validated_meta, roots, ledger, settings,
+                                on_progress=step.context.log.info)
+        uploads, created = done.uploads, done.created
         _log_upload_problems(step, uploads)
-        wanted = unit_requests(validated_meta, uploads)
-        creation.offer(wanted.requests)  # every unit the upload allows, whatever the slices already offered
-        created = creation.finish()
-        _settle_creation(step, ledger, target, created, wanted)
+        _settle_creation(step, ledger, settings.target, created, done.wanted)
     return (dg.Output(uploads, output_name="uploaded_files", metadata=metadata.uploaded_files(uploads)),
             dg.Output(created, output_name="created_units", metadata=metadata.created_units(
                 created, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection)))
+
+
+def delivery_settings(pipeline: PipelineConfig, synapse: SynapseResource) -> DeliverySettings:
+    return DeliverySettings(
+        data_collection=pipeline.data_collection, target=synapse.credentials().target,
+        batch_size=pipeline.creating_data_unit_batch_size, on_collision=pipeline.on_dataset_key_collision,
+        upload_max_workers=pipeline.upload_max_workers, staging_max_bytes=pipeline.staging_max_mb * 2**20,
+        content_policy=pipeline.content_policy.policy(),
+        timeouts=UploadTimeouts(put_s=synapse.upload_timeout_s, api_s=synapse.read_timeout_s))
 
 
 def _log_upload_problems(step: Step, uploads: UploadReport) -> None:
@@ -228,13 +219,6 @@ def _settle_creation(step: Step, ledger: Ledger, target: str, report: CreationRe
     if pipeline.project:
         report.tasks = create_tasks(synapse.client(), pipeline.project, report.unit_ids(), ledger=ledger,
                                     target=target, batch_size=pipeline.creating_data_unit_batch_size)
-
-
-def _log_progress(step: Step, progress: Progress, outcome: list) -> None:
-    landed = (FileStatus.UPLOADED, FileStatus.ALREADY_UPLOADED)  # counted like the files: the total includes both
-    line = progress.advance(len(outcome), sum(u.size for u in outcome if u.status in landed))
-    if line:
-        step.context.log.info(line)
 
 
 def _some(paths: list[str]) -> str:

@@ -15,6 +15,7 @@ from synapse_dagster.config.models import PipelineConfig
 from synapse_dagster.defs import assets
 from synapse_dagster.defs.checks import check_results, check_specs
 from synapse_dagster.defs.partitions import batches_partitions
+from synapse_dagster.defs.ray_delivery import RAY_RESOURCE
 from synapse_dagster.defs.sensors import build_batch_sensor
 
 RESOURCE_KEYS = frozenset({"synapse", "ingest_state", "sources"})
@@ -114,7 +115,7 @@ def build_delivery(pipeline: PipelineConfig) -> dg.AssetsDefinition:
         group_name=pipeline.name,
         pool=API_POOL,
         retry_policy=DELIVERY_RETRIES,
-        required_resource_keys=set(RESOURCE_KEYS),
+        required_resource_keys=set(RESOURCE_KEYS) | ({RAY_RESOURCE} if pipeline.engine.kind == "ray" else set()),
     )
     def compute(context: dg.AssetExecutionContext, validated_meta: Any) -> Iterator[Any]:
         outputs = assets.delivery(assets.Step(context, pipeline), validated_meta)

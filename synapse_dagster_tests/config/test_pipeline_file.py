@@ -42,6 +42,9 @@ def test_minimal_pipeline_gets_defaults():
         ({"batches": {"mode": "windows", "window": "weekly"}}, "field 'batches.window': Value error, must be 'hourly'"),
         ({"batches": {"mode": "windows", "ready_marker": "_READY"}}, "windows mode uses settle_seconds instead"),
         ({"sensor": {"default_status": "on"}}, "field 'sensor.default_status': Input should be 'running' or 'stopped'"),
+        ({"engine": {"kind": "spark"}}, "field 'engine.kind': Input should be 'local' or 'ray'"),
+        ({"engine": {"kind": "ray", "units_per_shard": 0}}, "field 'engine.units_per_shard': Input should be greater"),
+        ({"engine": {"kind": "ray"}, "on_dataset_key_collision": "fail"}, "engine 'ray' delivers shards on their own"),
     ],
 )
 def test_errors_name_the_pipeline_and_the_field(change, expected):
