@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from synapse_sandbox.demo_data import generate_batch
 
 
 def write_batch(folder: Path, units: int, seed: int, tag: str) -> None:
-    """A batch of ``units`` units with bytes no other test writes (the sandbox is shared by the session)."""
-    generate_batch(folder, units=units, seed=seed, image_size=32, defects=False)
+    """A batch of ``units`` units with bytes no other test writes (the sandbox is shared by the session, and a
+    unit whose file's SHA1 is already there reuses that DataFile): the images come from the tag and the seed
+    together, since two tests' seeds can meet."""
+    generate_batch(folder, units=units, seed=zlib.crc32(f"{tag}-{seed}".encode()), image_size=32, defects=False)
     for label in folder.glob("*/label.json"):
         label.write_text(json.dumps({**json.loads(label.read_text()), "case": f"{tag}-{seed}"}))
 
