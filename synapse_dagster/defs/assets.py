@@ -166,6 +166,7 @@ def validated_meta(step: Step, collection_specs: CollectionSpecs, source_invento
     access = FileAccess(read_bytes=lambda f: read_small(f, roots))  # data files are read once, at upload
     plan = plan_batch(grouped_data_units, collection_specs, step.batch, settings, sheet=sheet, access=access,
                       spill=step.spill())
+    plan.newest_mtime_ns = source_inventory.counts().newest_mtime_ns
     return dg.Output(plan, metadata=metadata.validated_meta(plan))
 
 

@@ -6,6 +6,7 @@ Plain results in, ``dg.MetadataValue`` out; the assets only pick which function 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from itertools import islice
 from collections.abc import Iterable, Mapping, Sequence
@@ -85,6 +86,7 @@ def source_inventory(inventory: Inventory) -> dict[str, Any]:
         "bytes": counts.bytes,
         "size": human_bytes(counts.bytes),
         "excluded_system_files": counts.excluded,
+        **_freshness(counts.newest_mtime_ns, "newest_file"),
         "refused_files": counts.refused,
         "source": dg.MetadataValue.md("\n".join(f"- `{k}`: `{v}`" for k, v in inventory.roots.items())),
         "extensions": dg.MetadataValue.json(dict(counts.extensions.most_common(20))),
@@ -176,9 +178,19 @@ def created_units(report: CreationReport, plan: BatchPlan, *, host: str, collect
         "create_requests": report.requests_sent,
         "units_listed_to_reconcile": report.units_listed,
         "collection_api": collection_link(host, collection_id),
+        **_freshness(plan.newest_mtime_ns, "newest_file_delivered"),
         **_task_figures(report),
         "units": table(rows, [("dataset_key", "string"), ("status", "string"), ("unit_id", "int"), ("error", "string")]),
     }
+
+
+def _freshness(newest_mtime_ns: int, name: str) -> dict[str, Any]:
+    """The batch's newest file and the lag behind it (now minus its time), which operators watch for a sensor
+    that fell behind; nothing when no file had a time."""
+    if newest_mtime_ns <= 0:
+        return {}
+    newest = newest_mtime_ns / 1e9
+    return {name: dg.MetadataValue.timestamp(newest), "lag_seconds": round(max(time.time() - newest, 0.0), 1)}
 
 
 def _task_figures(report: CreationReport) -> dict[str, Any]:

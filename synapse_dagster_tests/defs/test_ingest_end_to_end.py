@@ -6,7 +6,9 @@ Assertions are on what landed in the sandbox: units, their meta with types, and 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import time
 import urllib.request
 from pathlib import Path
 
@@ -164,3 +166,26 @@ def _flatten(stats) -> list[tuple[str, int]]:
         items = stats.get("requests", stats)
         return [(str(k), int(v)) for k, v in items.items() if isinstance(v, int)]
     return []
+
+
+def test_runs_report_throughput_and_lag_as_numbers_dagster_plots(tmp_path, synapse_env, collection, batch):
+    """files/s and MiB/s of the upload, and the lag behind the batch's newest file, as numeric metadata."""
+    hour_ago = time.time() - 3600
+    for path in (tmp_path / "incoming" / BATCH).rglob("*"):
+        os.utime(path, (hour_ago, hour_ago))
+    newest = tmp_path / "incoming" / BATCH / batch["valid"][0] / "scan.png"
+    os.utime(newest, (hour_ago + 600, hour_ago + 600))  # 50 minutes old: the lag is measured from this one
+    defs, _ = make_pipeline(tmp_path, collection)
+    with dg.instance_for_test() as instance:
+        assert run(defs, instance).success
+        def latest(name: str) -> dict:
+            event = instance.get_latest_materialization_event(dg.AssetKey(["xray", name]))
+            return event.asset_materialization.metadata
+        listed, uploaded, created = latest("source_inventory"), latest("uploaded_files"), latest("created_units")
+    assert listed["newest_file"].value == pytest.approx(hour_ago + 600, abs=1)
+    assert isinstance(created["lag_seconds"], dg.FloatMetadataValue)
+    assert 3000 <= created["lag_seconds"].value < 3000 + 300
+    assert created["newest_file_delivered"].value == pytest.approx(hour_ago + 600, abs=1)
+    for name in ("files_per_second", "mib_per_second"):
+        assert isinstance(uploaded[name], dg.FloatMetadataValue) and uploaded[name].value > 0, name
+    assert uploaded["uploaded"].value >= 10  # 5 valid units, two files each (and a file of the unit held back once staged)

@@ -82,6 +82,7 @@ class BatchPlan:
     units_without_sheet_row: list[str] = field(default_factory=list)
     detection: Detection | None = None
     required_specs: frozenset[str] = frozenset()
+    newest_mtime_ns: int = 0  # the batch's newest file, from the inventory: the delivery's lag is measured from it
 
     @property
     def valid_units(self) -> Sequence[UnitPlan]:

@@ -21,6 +21,7 @@ class InventoryTally:
     kept: int = 0  # neither refused nor system junk
     bytes: int = 0  # of the kept files
     refused: int = 0
+    newest_mtime_ns: int = 0  # of the kept files: how far behind the data a run is (its lag)
     extensions: Counter[str] = field(default_factory=Counter)
     sample: list[SourceFile] = field(default_factory=list)  # the first kept files
 
@@ -37,6 +38,8 @@ class InventoryTally:
             elif not f.excluded_reason:
                 self.kept += 1
                 self.bytes += f.size
+                if f.mtime_ns > self.newest_mtime_ns:
+                    self.newest_mtime_ns = f.mtime_ns
                 self.extensions[f.extension or "(none)"] += 1
                 if len(self.sample) < SAMPLE_FILES:
                     self.sample.append(f)
