@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def deliver_on_ray(step: Any, plan: BatchPlan, settings: DeliverySettings) -> De
     for index, shard in enumerate(shards(plan, engine.units_per_shard)):
         while pending and (len(pending) >= engine.max_shards_in_flight or shard.after_the_others):
             settle(ray.wait(list(pending), num_returns=1)[0])
-        pending[task.remote(_work(template, index, shard.plan))] = index
+        pending[task.remote(replace(template, index=index, plan=shard.plan))] = index
     while pending:
         settle(ray.wait(list(pending), num_returns=1)[0])
     if failed:
@@ -103,11 +103,6 @@ def _template(step: Any, settings: DeliverySettings) -> ShardWork:
     ledger = None if state.ledger_url else str(ledger_file(state.state_dir).resolve())
     return ShardWork(0, step.pipeline, BatchPlan(step.batch, [], []), settings, str(Path(sources.base_dir).resolve()),
                      fields, ledger)
-
-
-def _work(template: ShardWork, index: int, shard: BatchPlan) -> ShardWork:
-    return ShardWork(index, template.pipeline, shard, template.settings, template.base_dir, template.synapse,
-                     template.ledger_file)
 
 
 def _cause(exc: Exception) -> str:

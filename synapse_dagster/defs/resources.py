@@ -44,6 +44,7 @@ def api_concurrency_setting() -> int | None:
 
 LEDGER_URL_ENV = "SYNAPSE_DAGSTER_LEDGER_URL"  # the ledger's database: default a SQLite file in the state dir
 
+
 class SynapseResource(dg.ConfigurableResource):
     """A Synapse backend. Leave ``host``/``access_token`` unset to read SYNAPSE_* env vars or ~/.synapse/config.json,
     so the token never sits in Dagster run config."""

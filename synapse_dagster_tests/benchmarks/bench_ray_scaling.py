@@ -25,13 +25,10 @@ import contextlib
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +37,9 @@ import yaml
 from synapse_dagster_tests.benchmarks.bench_delivery import (
     Batch, command, compile_checkout, delivered, environment, fresh_sandbox, make_batch, prepare_project, run_child)
 from synapse_dagster_tests.benchmarks.table import Figure, Row, failed_row, print_table
+from synapse_dagster_tests.servers.ray import RAY_ENV, ray_head
 
 SHARDS = 8
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 PUT_ROUTE = "^_storage/upload/"
 
 
@@ -60,29 +57,6 @@ def machine_busy_s() -> tuple[float, float]:
     idle = fields[3] + fields[4]
     tick = os.sysconf("SC_CLK_TCK")
     return (sum(fields) - idle) / tick, sum(fields) / tick
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def ray_cluster(workers: int, env: dict[str, str], temp: Path) -> Iterator[str]:
-    """A fresh head node with ``workers`` CPUs on 127.0.0.1; its workers inherit the sandbox's host and token."""
-    ray, port = Path(sys.executable).with_name("ray"), _free_port()
-    env = {**env, **RAY_ENV}
-    started = subprocess.run([str(ray), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                              "--num-cpus", str(workers), "--include-dashboard", "false", "--disable-usage-stats",
-                              "--temp-dir", str(temp)], env=env, capture_output=True, text=True, timeout=300)
-    if started.returncode != 0:
-        raise RuntimeError(f"ray start failed: {started.stderr.strip()[-300:]}")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def hold_puts(url: str, token: str, latency_ms: int) -> None:
@@ -112,7 +86,7 @@ def run_once(batch: Batch, work: Path, workers: int, per_worker: int, latency_ms
         env = prepare_project(batch, run_dir, environment(url, token, run_dir))
         if workers:
             temp = Path(tempfile.mkdtemp(prefix="ray-"))  # short: Ray's socket paths must fit in 107 bytes
-            env["RAY_ADDRESS"] = stack.enter_context(ray_cluster(workers, env, temp))
+            env["RAY_ADDRESS"] = stack.enter_context(ray_head(workers, env, temp))
             env.update(RAY_ENV)
         set_engine(run_dir, workers, per_worker, batch.units)
         if latency_ms:

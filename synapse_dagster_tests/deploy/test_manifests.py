@@ -149,10 +149,11 @@ def test_the_pieces_run_one_image_one_ray_and_one_code_location() -> None:
 
 
 def test_helm_values_set_the_instance_files_run_queue_and_pool() -> None:
-    instance = yaml.safe_load((DEPLOY / "dagster-postgres.yaml").read_text())["concurrency"]
+    instance_file = yaml.safe_load((DEPLOY / "dagster-postgres.yaml").read_text())
+    instance = instance_file["concurrency"]
     helm = _helm()
     assert helm["runLauncher"]["type"] == "K8sRunLauncher"
-    assert helm["postgresql"]["postgresqlScheme"] == instance_scheme()
+    assert helm["postgresql"]["postgresqlScheme"] == instance_file["storage"]["postgres"]["postgres_db"]["scheme"]
     assert helm["global"]["postgresqlSecretName"] in _by_kind("Secret")
     assert "postgresql-password" in _by_kind("Secret")[helm["global"]["postgresqlSecretName"]]["stringData"]
     runs = helm["concurrency"]["runs"]
@@ -164,10 +165,6 @@ def test_helm_values_set_the_instance_files_run_queue_and_pool() -> None:
     assert as_instance == [{"key": t["key"], "limit": t["limit"], "value": t["value"]}
                            for t in instance["runs"]["tag_concurrency_limits"]]
     assert API_POOL in (DEPLOY / "helm" / "values.yaml").read_text()
-
-
-def instance_scheme() -> str:
-    return yaml.safe_load((DEPLOY / "dagster-postgres.yaml").read_text())["storage"]["postgres"]["postgres_db"]["scheme"]
 
 
 def test_the_image_copies_what_exists_and_installs_only_pinned_versions(tmp_path: Path) -> None:

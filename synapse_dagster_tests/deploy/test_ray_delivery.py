@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,36 +21,21 @@ import pytest
 
 from synapse_dagster_tests.cli.ingest_hosts import make_host, reported, write_batch
 from synapse_dagster_tests.cli.test_double_launch import PUT
+from synapse_dagster_tests.servers.ray import RAY_ENV, ray_head
 
 pytest.importorskip("ray", reason="Ray is a dev dependency; scripts/test installs it")
 
 UNITS, PER_SHARD = 12, 3  # four shards on two worker CPUs
-RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def ray_cluster(sandbox, tmp_path_factory) -> Iterator[str]:
     """A head node with two CPUs (so two worker processes run shards at once); its workers see the sandbox's
     host and token in their environment, as a real cluster's would from a secret."""
-    ray = Path(sys.executable).with_name("ray")
-    port, temp = _free_port(), tmp_path_factory.mktemp("ray")
-    env = {**os.environ, **RAY_ENV, "SYNAPSE_HOST": sandbox.url, "SYNAPSE_ACCESS_TOKEN": sandbox.token}
+    env = {**os.environ, "SYNAPSE_HOST": sandbox.url, "SYNAPSE_ACCESS_TOKEN": sandbox.token}
     env.pop("SYNAPSE_TENANT", None)
-    started = subprocess.run([str(ray), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                              "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats",
-                              "--temp-dir", str(temp)], env=env, capture_output=True, text=True, timeout=180)
-    assert started.returncode == 0, started.stdout + started.stderr
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
+    with ray_head(2, env, tmp_path_factory.mktemp("ray")) as address:
+        yield address
 
 
 def ray_host(tmp_path: Path, collection: int, address: str, name: str, seed: int):
