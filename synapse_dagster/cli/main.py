@@ -1,4 +1,5 @@
-"""``synapse-dagster``: run one batch, dry-run it, list and register batches, backfill, export the file schema.
+"""``synapse-dagster``: run one batch, dry-run it, list and register batches, backfill, export the file schema,
+check a setup (``doctor``).
 
 One function per command; each calls the run helpers in :mod:`.runs` and prints with :mod:`.report`.
 """
@@ -13,6 +14,7 @@ import click
 import dagster as dg
 from dagster._core.errors import DagsterHomeNotSetError
 
+from synapse_dagster.cli.instance_check import DAGSTER_HOME_FIX
 from synapse_dagster.config.loading import PipelineConfigError, json_schema, load_pipeline_file, pipeline_file_path
 from synapse_dagster.core.batches.keys import BatchKeyError
 from synapse_dagster.core.deliver.ledger import LedgerUrlError
@@ -172,6 +174,21 @@ def check(pipelines: str | None, as_schema: bool) -> None:
     click.echo(f"{path}: {len(loaded.pipelines)} pipeline(s), valid")
 
 
+@cli.command(help="Check the setup a run needs (pipeline file, SDK, Synapse credentials, Dagster instance, ledger, "
+             "Ray, each pipeline's collection, storage, project and sources): one line each, with the fix when it "
+             "failed. Exits 1 when any check failed.")
+@pipelines_option
+def doctor(pipelines: str | None) -> None:
+    from synapse_dagster.cli.doctor import doctor as run_checks
+    from synapse_dagster.core.health.checks import exit_code
+
+    checks = []
+    for check in run_checks(pipelines):
+        click.echo(check.line)
+        checks.append(check)
+    sys.exit(exit_code(checks))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (tests call this), printing errors as one line, never a traceback."""
     gc.freeze()  # the imports' objects live as long as the process: no collection needs to walk them (see cli)
@@ -187,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except DagsterHomeNotSetError:
         click.echo("synapse-dagster: DAGSTER_HOME is not set: point it at a folder for Dagster's runs and history "
-                   "(for example: export DAGSTER_HOME=~/dagster_home; mkdir -p $DAGSTER_HOME)", err=True)
+                   f"(for example: {DAGSTER_HOME_FIX})", err=True)
         return 2
     except USAGE_ERRORS as exc:  # the user's to fix: one line naming the setting, exit 2
         click.echo(f"synapse-dagster: {redact(str(exc))}", err=True)

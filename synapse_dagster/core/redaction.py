@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 
 _PATTERNS = [
-    (re.compile(r"(?i)(token\s+)[A-Za-z0-9._\-:+/=]{6,}"), r"\1***"),
+    # an Authorization header's scheme and value ("Token abc123…", "Bearer …"); after a lower-case "token" only a
+    # value with a digit in it, so prose such as "host or token failed" is left alone
+    (re.compile(r"\b((?:Token|Bearer)\s+)[A-Za-z0-9._\-:+/=]{6,}"), r"\1***"),
+    (re.compile(r"(?i)(token\s+)(?=[A-Za-z._\-:+/=]*\d)[A-Za-z0-9._\-:+/=]{6,}"), r"\1***"),
     (re.compile(r"(?i)((?:access[_-]?token|secret[_-]?key|secret|password|passwd|signature|sig|x-amz-signature|"
                 r"x-amz-credential|x-goog-signature|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s&\"',}]+"), r"\1***"),
     (re.compile(r"(https?://)[^/\s:@]+:[^/\s@]+@"), r"\1***:***@"),

@@ -26,6 +26,7 @@ class SynapseCredentials:
     host: str
     access_token: str = field(repr=False)
     tenant: str | None = None
+    origin: str = field(default="", compare=False)  # where host and token came from, for ``doctor``
 
     @property
     def target(self) -> str:
@@ -42,6 +43,7 @@ def resolve_credentials(
 ) -> SynapseCredentials:
     file_values: dict[str, str] = {}
     path = Path(config_file).expanduser()
+    origin = _origin(host, access_token, path)
     host = host or os.environ.get("SYNAPSE_HOST")
     access_token = access_token or os.environ.get("SYNAPSE_ACCESS_TOKEN")
     tenant = tenant or os.environ.get("SYNAPSE_TENANT")
@@ -67,4 +69,13 @@ def resolve_credentials(
         raise SynapseConfigError(
             f"no Synapse access token for {host}: set SYNAPSE_ACCESS_TOKEN or run 'synapse login'"
         )
-    return SynapseCredentials(host=host.rstrip("/"), access_token=access_token, tenant=tenant or None)
+    return SynapseCredentials(host=host.rstrip("/"), access_token=access_token, tenant=tenant or None, origin=origin)
+
+
+def _origin(host: str | None, access_token: str | None, path: Path) -> str:
+    """``the environment``, the config file, or both when host and token come from different places."""
+    def place(given: str | None, variable: str) -> str:
+        return "the resource's settings" if given else "the environment" if os.environ.get(variable) else str(path)
+
+    host_from, token_from = place(host, "SYNAPSE_HOST"), place(access_token, "SYNAPSE_ACCESS_TOKEN")
+    return host_from if host_from == token_from else f"host from {host_from}, token from {token_from}"

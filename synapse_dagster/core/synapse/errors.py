@@ -20,21 +20,31 @@ class LookupTarget:
     project: int | None = None
 
 
-def explain_lookup_error(exc: Exception, target: LookupTarget) -> str | None:
-    """Why fetching the collection, storage or project failed, or ``None`` for errors that are not the user's."""
+TOKEN_FIX = "set SYNAPSE_ACCESS_TOKEN or run 'synapse login'"
+
+
+def lookup_problem(exc: Exception, target: LookupTarget) -> tuple[str, str | None] | None:
+    """(what went wrong, what to do) for a failed collection, storage or project lookup, or ``None`` for errors that
+    are not the user's; ``synapse-dagster doctor`` prints the two apart."""
     if isinstance(exc, AuthenticationError):
-        return (f"Synapse at {target.host} rejected the access token (401); set SYNAPSE_ACCESS_TOKEN or run "
-                "'synapse login'")
+        return f"Synapse at {target.host} rejected the access token (401)", TOKEN_FIX
     if isinstance(exc, AuthorizationError):
         return (f"the access token may not read data collection {target.data_collection} or storage "
-                f"{target.storage} (403)")
+                f"{target.storage} (403)"), None
     if isinstance(exc, NotFoundError):
         return (f"pipeline '{target.pipeline}': Synapse at {target.host} has no data collection "
                 f"{target.data_collection}, storage {target.storage} or project {target.project} "
-                f"({redact(str(exc))}); check data_collection, storage and project in the pipeline file")
+                f"({redact(str(exc))})"), "check data_collection, storage and project in the pipeline file"
     if isinstance(exc, ClientConnectionError):
-        return f"cannot reach Synapse at {target.host}: {redact(str(exc))}; check SYNAPSE_HOST"
+        return f"cannot reach Synapse at {target.host}: {redact(str(exc))}", "check SYNAPSE_HOST"
     return None
+
+
+def explain_lookup_error(exc: Exception, target: LookupTarget) -> str | None:
+    """Why fetching the collection, storage or project failed, as one sentence, or ``None`` for errors that are not
+    the user's."""
+    found = lookup_problem(exc, target)
+    return None if found is None else "; ".join(part for part in found if part)
 
 
 def explain_write_refusal(status: int | None, collection: int) -> str | None:
