@@ -3,6 +3,7 @@ every failing line, exit 1 on any failure, and never the token or a traceback.""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -101,8 +102,10 @@ def test_an_invalid_pipeline_file_prints_its_one_line_message_and_the_fix(setup,
                              "source": {"path": "./incoming"}})
     code, lines = doctor(folder, capsys)
     assert code == 1
+    # both problems on the one line, each with its line number: the misspelt field and the one it left missing
     assert lines[0].startswith(f"FAIL  pipeline file: {folder / 'pipelines.yaml'}:2: pipeline 'scans', field "
-                               "'data_colection': unknown field")
+                               "'data_collection': Field required; ")
+    assert f"{folder / 'pipelines.yaml'}:3: pipeline 'scans', field 'data_colection': unknown field" in lines[0]
     assert lines[0].endswith("— fix: edit the file there ('synapse-dagster check' says the same; "
                              "pipelines.schema.json lets an editor mark it)")
 
@@ -263,9 +266,10 @@ def test_a_local_source_that_does_not_exist_names_the_setting(setup, capsys):
     code, lines = doctor(folder, capsys)
     assert code == 1
     assert line(lines, "FAIL  pipeline 'scans', spec 'image_1':") == (
-        f"FAIL  pipeline 'scans', spec 'image_1': pipelines[0].assets.image_1.path './images': source "
-        f"'{folder / 'images'}' does not exist; check the path — fix: set pipelines[0].assets.image_1.path to a "
-        f"folder that exists and this process may read (a relative path starts at {folder})")
+        f"FAIL  pipeline 'scans', spec 'image_1': pipelines[0].assets.image_1.path: source './images' does not "
+        f"exist (resolved to {folder / 'images'}); check the path in the pipeline file — fix: set "
+        f"pipelines[0].assets.image_1.path to a folder that exists and this process may read (a relative path "
+        f"starts at {folder})")
     assert line(lines, "ok    pipeline 'scans', spec 'label_1':")
 
 
@@ -289,3 +293,44 @@ def test_no_ray_lines_without_a_ray_pipeline(setup, capsys, monkeypatch):
     code, lines = doctor(folder, capsys)
     assert code == 0
     assert not [text for text in lines if text.split()[1].startswith("ray")]
+
+
+def test_an_s3_source_is_listed_with_its_own_keys_and_a_wrong_secret_fails_unleaked(setup, s3_server, capsys,
+                                                                                     monkeypatch):
+    folder, collection = setup
+    bucket = s3_server.new_bucket("doctor")
+    s3_server.put(bucket, "incoming/b1/a.png", b"x")
+    connection = {"endpoint_url": s3_server.endpoint, "region": s3_server.region,
+                  "secrets_from_env": {"access_key": "DOCTOR_S3_KEY", "secret_key": "DOCTOR_S3_SECRET"}}
+    write_pipelines(folder, {"name": "scans", "data_collection": collection, "storage": 1,
+                             "source": {"path": f"s3://{bucket}/incoming", "connection": connection}})
+    monkeypatch.setenv("DOCTOR_S3_KEY", s3_server.access_key)
+    monkeypatch.setenv("DOCTOR_S3_SECRET", s3_server.secret_key)
+    code, lines = doctor(folder, capsys)
+    assert code == 0, "\n".join(lines)
+    assert line(lines, "ok    pipeline 'scans': source") == \
+        f"ok    pipeline 'scans': source s3://{bucket}/incoming/ can be listed"
+
+    wrong = "wrong-secret-Zq81x7"
+    monkeypatch.setenv("DOCTOR_S3_SECRET", wrong)
+    code, lines = doctor(folder, capsys)
+    assert code == 1
+    failed = line(lines, "FAIL  pipeline 'scans':")
+    assert failed.startswith(f"FAIL  pipeline 'scans': pipelines[0].source.path: ")
+    assert failed.endswith("— fix: check pipelines[0].source.path and its connection settings (endpoint, bucket or "
+                           "host, credentials in the environment)")
+    assert wrong not in "\n".join(lines) and s3_server.secret_key not in "\n".join(lines)
+
+
+def test_a_ray_pipeline_with_a_live_cluster_passes(setup, capsys, monkeypatch, tmp_path_factory):
+    pytest.importorskip("ray", reason="Ray is a dev dependency; scripts/test installs it")
+    from synapse_dagster_tests.servers.ray import ray_head
+
+    folder, collection = setup
+    write_pipelines(folder, {"name": "scans", "data_collection": collection, "storage": 1,
+                             "source": {"path": "./incoming"}, "engine": {"kind": "ray"}})
+    with ray_head(1, dict(os.environ), tmp_path_factory.mktemp("ray")) as address:
+        monkeypatch.setenv("RAY_ADDRESS", address)
+        code, lines = doctor(folder, capsys)
+    assert code == 0, "\n".join(lines)
+    assert line(lines, "ok    ray cluster:") == f"ok    ray cluster: {address} accepts connections (RAY_ADDRESS={address})"

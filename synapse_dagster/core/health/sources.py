@@ -19,7 +19,7 @@ def source_check(setting: SourceSetting, *, owner: str, where: str, base_dir: Pa
     label = owner + (f", spec '{setting.spec}'" if setting.spec else "")
 
     def failed(exc: SourceError, fix: str) -> Check:
-        return Check.fail(label, f"{where} '{setting.path}': {str(exc).removeprefix(f'{label}: ')}", fix=fix)
+        return Check.fail(label, f"{where}: {str(exc).removeprefix(f'{label}: ')}", fix=fix)
 
     def check() -> Check:
         try:
