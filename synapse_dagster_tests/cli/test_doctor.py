@@ -334,3 +334,25 @@ def test_a_ray_pipeline_with_a_live_cluster_passes(setup, capsys, monkeypatch, t
         code, lines = doctor(folder, capsys)
     assert code == 0, "\n".join(lines)
     assert line(lines, "ok    ray cluster:") == f"ok    ray cluster: {address} accepts connections (RAY_ADDRESS={address})"
+
+
+def test_an_sdk_older_than_the_minimum_fails_with_the_install_line():
+    """The installed synapse-sdk's own version against a minimum above it (the installed one cannot be swapped
+    inside a test run); the real minimum passes, as the good setup above shows."""
+    from importlib import metadata
+
+    from synapse_dagster.core.health.synapse import MINIMUM_SDK, sdk_version
+
+    installed = metadata.version("synapse-sdk")
+    assert sdk_version("9999.1.1").line == (f"FAIL  synapse sdk: synapse-sdk {installed} is older than 9999.1.1 — "
+                                            "fix: pip install 'synapse-sdk>=9999.1.1'")
+    assert sdk_version().line == f"ok    synapse sdk: synapse-sdk {installed} (>= {MINIMUM_SDK})"
+
+
+def test_the_minimum_sdk_is_the_one_pyproject_pins():
+    import tomllib
+
+    from synapse_dagster.core.health.synapse import MINIMUM_SDK
+
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert f"synapse-sdk>={MINIMUM_SDK}" in [d.replace(" ", "") for d in dependencies]
