@@ -25,6 +25,12 @@ from synapse_dagster.core.plan.content import ContentPolicy
 from synapse_dagster.core.sources.roots import SourceSetting
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+# Dagster's own rules for owners and strict tags (dagster._utils.tags, definitions.utils), checked here so a bad
+# one is reported with its place in the pipeline file rather than as a definition error of some asset
+_EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,7}\b")
+_TAG_KEY_RE = re.compile(r"([A-Za-z0-9_.-]{1,63}/)?[A-Za-z0-9_.-]{1,63}")
+_TAG_VALUE_RE = re.compile(r"[A-Za-z0-9_.-]{0,63}")
+RESERVED_TAG_PREFIXES = ("dagster/", "synapse/")
 
 
 class _Strict(BaseModel):
@@ -282,7 +288,12 @@ class PipelineConfig(_Strict):
         "meta: 'skip' it (reported with the existing unit's ID and batch), 'fail' the run, or add it as a "
         "'new_version' (key suffixed '#v2', '#v3' …, the previous unit's ID in meta.previous_version_unit_id).")
     engine: EngineConfig = EngineConfig()
-    description: str | None = None
+    description: str | None = Field(default=None, description="Shown on the pipeline's job and on each of its assets.")
+    owners: list[str] = Field(default_factory=list, description=(
+        "Who answers for the pipeline's assets in the Dagster UI: e-mail addresses or 'team:<name>'."))
+    tags: dict[str, str] = Field(default_factory=dict, description=(
+        "Tags on the pipeline's assets and runs, to filter them in the UI (keys and values: letters, digits, "
+        "'_', '-', '.'; a key may have one 'namespace/' part)."))
 
     @field_validator("name")
     @classmethod
@@ -291,6 +302,28 @@ class PipelineConfig(_Strict):
             raise ValueError(
                 "must start with a letter and hold only letters, digits and '_' (it becomes a Dagster asset prefix)"
             )
+        return value
+
+    @field_validator("owners")
+    @classmethod
+    def _owners_are_dagster_owners(cls, value: list[str]) -> list[str]:
+        for owner in value:
+            if not (_EMAIL_RE.fullmatch(owner) or (owner.startswith("team:") and len(owner) > 5)):
+                raise ValueError(f"'{owner}' is neither an e-mail address nor a team written 'team:<name>'")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_dagster_tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag in value.items():
+            if key.startswith(RESERVED_TAG_PREFIXES):
+                raise ValueError(f"key '{key}': keys starting with {' or '.join(RESERVED_TAG_PREFIXES)} are "
+                                 "set by Dagster and this project; choose another prefix")
+            if not _TAG_KEY_RE.fullmatch(key):
+                raise ValueError(f"key '{key}': use letters, digits, '_', '-' and '.', at most 63 of them, with at "
+                                 "most one 'namespace/' part")
+            if not _TAG_VALUE_RE.fullmatch(tag):
+                raise ValueError(f"'{key}': value '{tag}': use letters, digits, '_', '-' and '.', at most 63 of them")
         return value
 
     @field_validator("dataset_key_template")

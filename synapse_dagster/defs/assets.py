@@ -190,7 +190,8 @@ def delivery(step: Step, validated_meta: BatchPlan) -> tuple[dg.Output[UploadRep
         _settle_creation(step, ledger, settings.target, created, done.wanted)
     return (dg.Output(uploads, output_name="uploaded_files", metadata=metadata.uploaded_files(uploads)),
             dg.Output(created, output_name="created_units", metadata=metadata.created_units(
-                created, validated_meta, host=synapse.credentials().host, collection_id=pipeline.data_collection)))
+                created, validated_meta, uploads, host=synapse.credentials().host,
+                collection_id=pipeline.data_collection)))
 
 
 def delivery_settings(pipeline: PipelineConfig, synapse: SynapseResource) -> DeliverySettings:

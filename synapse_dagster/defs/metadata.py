@@ -14,6 +14,8 @@ from typing import Any
 
 import dagster as dg
 
+from synapse_dagster.core.charts import bar_chart_svg, svg_markdown
+from synapse_dagster.core.deliver.batch_report import batch_markdown
 from synapse_dagster.core.sizes import human_bytes
 from synapse_dagster.core.deliver.creation import CreationReport, UnitStatus
 from synapse_dagster.core.deliver.upload import FileStatus, UploadReport
@@ -57,6 +59,14 @@ def top_counts(values: Iterable[str], n: int = 20) -> dict[str, int]:
     return dict(Counter(values).most_common(n))
 
 
+VALID_COLOR = "#2a9d8f"
+
+
+def chart(title: str, counts: Mapping[str, int], colors: Mapping[str, str] | None = None) -> dg.MetadataValue:
+    """A bar chart the UI draws inline (an SVG image in markdown)."""
+    return dg.MetadataValue.md(svg_markdown(bar_chart_svg(title, counts, colors=colors), title))
+
+
 def collection_link(host: str, collection_id: int) -> dg.MetadataValue:
     return dg.MetadataValue.url(f"{host}/data_collections/{collection_id}/")
 
@@ -90,6 +100,8 @@ def source_inventory(inventory: Inventory) -> dict[str, Any]:
         "refused_files": counts.refused,
         "source": dg.MetadataValue.md("\n".join(f"- `{k}`: `{v}`" for k, v in inventory.roots.items())),
         "extensions": dg.MetadataValue.json(dict(counts.extensions.most_common(20))),
+        "files_per_extension_chart": chart(f"Files per extension ({counts.kept:,} files)",
+                                           {ext or "(none)": n for ext, n in counts.extensions.items()}),
         "sample": table(({"path": f.relative_path, "bytes": f.size, "spec_source": f.source_spec}
                          for f in counts.sample),
                         [("path", "string"), ("bytes", "int"), ("spec_source", "string")]),
@@ -134,6 +146,8 @@ def validated_meta(plan: BatchPlan) -> dict[str, Any]:
         "units_without_sheet_row": len(plan.units_without_sheet_row),
         "sheet_duplicate_keys": len(plan.sheet_duplicate_keys),
         "problems_by_kind": dg.MetadataValue.json(dict(plan.problem_counts())),
+        "units_chart": chart(f"Units: {len(valid):,} valid, {len(invalid):,} held back (by problem)",
+                             {"valid": len(valid), **dict(plan.problem_counts())}, colors={"valid": VALID_COLOR}),
         "invalid_report": dg.MetadataValue.md(reasons_markdown(
             "Held back", ((u.group_key, u.problems) for u in invalid[:SAMPLE_ROWS]), total=len(invalid))),
         "plan": dg.MetadataValue.md(plan_markdown(plan)),
@@ -159,7 +173,8 @@ def uploaded_files(report: UploadReport) -> dict[str, Any]:
     }
 
 
-def created_units(report: CreationReport, plan: BatchPlan, *, host: str, collection_id: int) -> dict[str, Any]:
+def created_units(report: CreationReport, plan: BatchPlan, uploads: UploadReport, *, host: str,
+                  collection_id: int) -> dict[str, Any]:
     created, existing = report.by_status(UnitStatus.CREATED), report.by_status(UnitStatus.EXISTING)
     rows = [{"dataset_key": o.dataset_key, "status": o.status, "unit_id": o.unit_id, "error": o.error}
             for o in report.outcomes.values()]
@@ -178,6 +193,8 @@ def created_units(report: CreationReport, plan: BatchPlan, *, host: str, collect
         "create_requests": report.requests_sent,
         "units_listed_to_reconcile": report.units_listed,
         "collection_api": collection_link(host, collection_id),
+        "batch_report": dg.MetadataValue.md(batch_markdown(plan, uploads, report,
+                                                           collection_url=f"{host}/data_collections/{collection_id}/")),
         **_freshness(plan.newest_mtime_ns, "newest_file_delivered"),
         **_task_figures(report),
         "units": table(rows, [("dataset_key", "string"), ("status", "string"), ("unit_id", "int"), ("error", "string")]),

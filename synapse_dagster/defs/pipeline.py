@@ -1,7 +1,7 @@
 """One pipeline of the pipeline file as Dagster definitions: its six assets, its ingest job and its sensor.
 
 The assets' bodies are the small functions of :mod:`.assets`; this module only wires them: keys, inputs,
-partitions, pools, kinds, descriptions and the checks of :mod:`.checks`.
+partitions, pools, kinds, owners and tags, the descriptions of :mod:`.descriptions` and the checks of :mod:`.checks`.
 """
 
 
@@ -13,6 +13,7 @@ import dagster as dg
 
 from synapse_dagster.config.models import PipelineConfig
 from synapse_dagster.defs import assets
+from synapse_dagster.defs import descriptions as describe
 from synapse_dagster.defs.checks import check_results, check_specs
 from synapse_dagster.defs.partitions import batches_partitions
 from synapse_dagster.defs.ray_delivery import RAY_RESOURCE
@@ -40,30 +41,19 @@ class AssetStep:
 API_POOL = "synapse_api"
 
 STEPS: tuple[AssetStep, ...] = (
-    AssetStep("collection_specs", assets.collection_specs,
-              lambda p: f"File specifications and meta schema of data collection {p.data_collection}, fetched from Synapse.",
+    AssetStep("collection_specs", assets.collection_specs, describe.collection_specs,
               kinds=frozenset({"synapse"}), pool=API_POOL),
-    AssetStep("source_inventory", assets.source_inventory,
-              lambda p: "Every file of the batch with size and modification time; system junk is marked, not dropped.",
-              ("collection_specs",)),
-    AssetStep("grouped_data_units", assets.grouped_data_units,
-              lambda p: "Files grouped into data units by the batch's directory pattern (detected or set) and mapped "
-              "to specs; every file is in one unit or in the report.",
+    AssetStep("source_inventory", assets.source_inventory, describe.source_inventory, ("collection_specs",)),
+    AssetStep("grouped_data_units", assets.grouped_data_units, describe.grouped_data_units,
               ("collection_specs", "source_inventory")),
-    AssetStep("validated_meta", assets.validated_meta,
-              lambda p: "The batch's reviewed plan: each unit's meta merged from its sources with provenance, coerced "
-              "and validated against the collection's meta schema; incomplete units, invalid meta, unsafe or oversized "
-              "files hold their unit back. Materializing up to here is a dry run: nothing is written to Synapse.",
+    AssetStep("validated_meta", assets.validated_meta, describe.validated_meta,
               ("collection_specs", "source_inventory", "grouped_data_units")),
 )
 # The last two assets are one step (assets.delivery), so that units are created while later files upload.
 DELIVERY_STEP = "delivery"
 DELIVERED: tuple[tuple[str, Callable[[PipelineConfig], str]], ...] = (
-    ("uploaded_files", lambda p: "Files of valid units uploaded through presigned URLs in parallel; files already "
-     "confirmed on this Synapse are not sent again."),
-    ("created_units", lambda p: f"Data units created in data collection {p.data_collection}, in batches of "
-     f"{p.creating_data_unit_batch_size} as soon as their files are confirmed, once per dataset_key however often "
-     "the batch runs."),
+    ("uploaded_files", describe.uploaded_files),
+    ("created_units", describe.created_units),
 )
 ASSET_NAMES = (*(step.name for step in STEPS), *(name for name, _ in DELIVERED))
 
@@ -86,6 +76,8 @@ def build_asset(pipeline: PipelineConfig, step: AssetStep) -> dg.AssetsDefinitio
         partitions_def=batches_partitions(pipeline.name),
         group_name=pipeline.name,
         description=step.description(pipeline),
+        owners=list(pipeline.owners),
+        tags=dict(pipeline.tags),
         kinds=set(step.kinds),
         pool=step.pool,
         retry_policy=step.retry_policy,
@@ -107,7 +99,8 @@ def build_delivery(pipeline: PipelineConfig) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"{pipeline.name}__{DELIVERY_STEP}",
         outs={name: dg.AssetOut(key=asset_key(pipeline, name), description=descriptions[name], kinds={"synapse"},
-                                is_required=True) for name in descriptions},
+                                owners=list(pipeline.owners), tags=dict(pipeline.tags), is_required=True)
+              for name in descriptions},
         ins={"validated_meta": dg.AssetIn(planned)},
         internal_asset_deps={"uploaded_files": {planned}, "created_units": {planned, uploaded}},
         check_specs=[*check_specs("uploaded_files", uploaded), *check_specs("created_units", created)],
@@ -131,10 +124,11 @@ def build_pipeline_definitions(pipeline: PipelineConfig) -> dg.Definitions:
     job = dg.define_asset_job(
         ingest_job_name(pipeline),
         selection=dg.AssetSelection.groups(pipeline.name),
-        description=f"Ingest one batch into data collection {pipeline.data_collection}.",
-        # the run queue's limits key on these (dagster.yaml: runs per pipeline, ingest runs in all)
-        tags={"synapse/data_collection": str(pipeline.data_collection), "synapse/pipeline": pipeline.name,
-              "synapse/kind": "ingest"},
+        description=describe.ingest_job(pipeline),
+        # the run queue's limits key on the synapse/ tags (dagster.yaml: runs per pipeline, ingest runs in all);
+        # the pipeline file's own tags go on every run too, so runs filter by them as assets do
+        tags={**pipeline.tags, "synapse/data_collection": str(pipeline.data_collection),
+              "synapse/pipeline": pipeline.name, "synapse/kind": "ingest"},
     )
     sensor = build_batch_sensor(pipeline, job)
     return dg.Definitions(assets=[*(build_asset(pipeline, step) for step in STEPS), build_delivery(pipeline)], jobs=[job],

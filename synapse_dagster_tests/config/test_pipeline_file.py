@@ -45,6 +45,12 @@ def test_minimal_pipeline_gets_defaults():
         ({"engine": {"kind": "spark"}}, "field 'engine.kind': Input should be 'local' or 'ray'"),
         ({"engine": {"kind": "ray", "units_per_shard": 0}}, "field 'engine.units_per_shard': Input should be greater"),
         ({"engine": {"kind": "ray"}, "on_dataset_key_collision": "fail"}, "engine 'ray' delivers shards on their own"),
+        ({"owners": ["ana"]}, "field 'owners': Value error, 'ana' is neither an e-mail address nor a team"),
+        ({"owners": ["team:"]}, "field 'owners': Value error, 'team:' is neither"),
+        ({"tags": {"has space": "x"}}, "field 'tags': Value error, key 'has space': use letters, digits"),
+        ({"tags": {"synapse/pipeline": "x"}}, "field 'tags': Value error, key 'synapse/pipeline': keys starting with"),
+        ({"tags": {"team": "a/b"}}, "field 'tags': Value error, 'team': value 'a/b': use letters"),
+        ({"tags": {"team": 5}}, "field 'tags.team': Input should be a valid string"),
     ],
 )
 def test_errors_name_the_pipeline_and_the_field(change, expected):
@@ -52,6 +58,36 @@ def test_errors_name_the_pipeline_and_the_field(change, expected):
         parse_pipeline_file({"pipelines": [{**GOOD, **change}]}, origin="p.yaml")
     assert expected in str(err.value)
     assert str(err.value).startswith("p.yaml is invalid")
+
+
+@pytest.mark.parametrize("owner", ["ana@example.org", "team:ml-data", "team:x", "ana", "team:", "a@b", "@x.org"])
+def test_owners_are_accepted_exactly_when_dagster_accepts_them(owner):
+    from dagster._core.definitions.utils import is_valid_owner
+
+    try:
+        parse_pipeline_file({"pipelines": [{**GOOD, "owners": [owner]}]})
+        accepted = True
+    except PipelineConfigError:
+        accepted = False
+    assert accepted == is_valid_owner(owner)
+
+
+@pytest.mark.parametrize("key, value", [("domain", "radiology"), ("ns/key", "v-1.2_x"), ("a" * 63, ""),
+                                        ("a" * 64, "x"), ("a/b/c", "x"), ("k", "a b"), ("k", "é"), ("k", "x" * 64)])
+def test_tags_are_accepted_exactly_when_dagster_accepts_them_on_an_asset(key, value):
+    import dagster as dg
+
+    try:
+        parse_pipeline_file({"pipelines": [{**GOOD, "tags": {key: value}}]})
+        accepted = True
+    except PipelineConfigError:
+        accepted = False
+    try:
+        dg.AssetSpec("probe", tags={key: value})
+        dagster_accepts = True
+    except dg.DagsterInvalidDefinitionError:
+        dagster_accepts = False
+    assert accepted == dagster_accepts
 
 
 def test_nested_field_path_and_pipeline_position_when_unnamed():

@@ -189,3 +189,51 @@ def test_runs_report_throughput_and_lag_as_numbers_dagster_plots(tmp_path, synap
     for name in ("files_per_second", "mib_per_second"):
         assert isinstance(uploaded[name], dg.FloatMetadataValue) and uploaded[name].value > 0, name
     assert uploaded["uploaded"].value >= 10  # 5 valid units, two files each (and a file of the unit held back once staged)
+
+
+def test_a_batch_tells_its_story_in_the_ui_report_charts_owners_and_tags(tmp_path, synapse_env, collection, batch):
+    """The batch report on created_units agrees with what landed in the sandbox; the inventory and the plan carry
+    bar charts (SVG images in markdown) of what they counted; owners, tags and descriptions come from the file."""
+    defs, _ = make_pipeline(tmp_path, collection, owners=["team:ml-data", "ana@example.org"],
+                            tags={"domain": "radiology", "cost.center": "cc-42"},
+                            description="Nightly chest X-ray drops.")
+    with dg.instance_for_test() as instance:
+        assert run(defs, instance).success
+        def latest(name: str) -> dict:
+            return instance.get_latest_materialization_event(dg.AssetKey(["xray", name])).asset_materialization.metadata
+        listed, planned, created = latest("source_inventory"), latest("validated_meta"), latest("created_units")
+        run_tags = instance.get_runs()[0].tags
+    units = synapse_env.units(collection)
+    report = created["batch_report"].value
+    assert f"| units created | {len(units)} |" in report and "| units held back | 3 |" in report
+    sample = units[0]
+    assert f"| `{sample['meta']['dataset_key']}` | {sample['id']} | image_1: scan.png, label_1: label.json |" in report
+    assert f"data_collections/{collection}/" in report and "Why units were held back" in report
+    assert f"{BATCH}/P0006" in report  # the unit the content guard held back at upload, with its reason
+    for metadata, name, labels in ((listed, "files_per_extension_chart", (".png", ".json", ".xlsx")),
+                                   (planned, "units_chart", ("valid", "missing_spec"))):
+        svg = svg_of(metadata[name].value)
+        texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
+        assert all(label in texts for label in labels), texts
+    chart_texts = [t.text for t in svg_of(planned["units_chart"].value).iter("{http://www.w3.org/2000/svg}text")]
+    assert chart_texts[chart_texts.index("valid") + 1] == str(planned["valid_units"].value) == "6"  # the bar's count
+    specs = {spec.key.path[-1]: spec for spec in defs.resolve_all_asset_specs()}
+    assert len(specs) == 6
+    for name, spec in specs.items():
+        assert spec.owners == ["team:ml-data", "ana@example.org"], name
+        assert spec.tags["domain"] == "radiology" and spec.tags["cost.center"] == "cc-42", name
+        assert spec.description.startswith("Nightly chest X-ray drops.\n\n"), name
+    assert "'./incoming'" in specs["source_inventory"].description
+    assert f"storage 1 through presigned URLs, 16 at a time" in specs["uploaded_files"].description
+    assert run_tags["domain"] == "radiology" and run_tags["synapse/pipeline"] == "xray"
+
+
+def svg_of(markdown: str):
+    """The SVG a chart's markdown image holds, parsed (so it is well-formed XML)."""
+    import base64
+    import re
+    import xml.etree.ElementTree as ET
+
+    found = re.fullmatch(r"!\[[^\]]*\]\(data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)\)", markdown)
+    assert found, markdown[:200]
+    return ET.fromstring(base64.b64decode(found.group(1)))
