@@ -67,8 +67,12 @@ def chart(title: str, counts: Mapping[str, int], colors: Mapping[str, str] | Non
     return dg.MetadataValue.md(svg_markdown(bar_chart_svg(title, counts, colors=colors), title))
 
 
+def collection_url(host: str, collection_id: int) -> str:
+    return f"{host}/data_collections/{collection_id}/"
+
+
 def collection_link(host: str, collection_id: int) -> dg.MetadataValue:
-    return dg.MetadataValue.url(f"{host}/data_collections/{collection_id}/")
+    return dg.MetadataValue.url(collection_url(host, collection_id))
 
 
 def collection_specs(specs: CollectionSpecs, *, host: str, storage: Mapping[str, Any], storage_id: int,
@@ -194,7 +198,7 @@ def created_units(report: CreationReport, plan: BatchPlan, uploads: UploadReport
         "units_listed_to_reconcile": report.units_listed,
         "collection_api": collection_link(host, collection_id),
         "batch_report": dg.MetadataValue.md(batch_markdown(plan, uploads, report,
-                                                           collection_url=f"{host}/data_collections/{collection_id}/")),
+                                                           collection_url=collection_url(host, collection_id))),
         **_freshness(plan.newest_mtime_ns, "newest_file_delivered"),
         **_task_figures(report),
         "units": table(rows, [("dataset_key", "string"), ("status", "string"), ("unit_id", "int"), ("error", "string")]),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,10 @@ import yaml
 
 from synapse_dagster.cli.main import main as cli_main
 from synapse_dagster_tests.conftest import new_collection
+from synapse_dagster_tests.servers.common import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = 1  # the sandbox seed's project
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound, read, released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from synapse_dagster_tests.servers.common import unique
+from synapse_dagster_tests.servers.common import free_port, unique
 
 
 @dataclass
@@ -56,12 +55,6 @@ def _bin_dir() -> Path | None:
     return Path(versions[-1]).parent if versions else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _as_owner(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
@@ -88,7 +81,7 @@ def _start(bin_dir: Path, home: Path, data: Path) -> int:
     """Start on a free port; another process may take the port between the probe and the bind, so try thrice."""
     error: Exception | None = None
     for _ in range(3):
-        port = _free_port()
+        port = free_port()
         options = f"-c listen_addresses=127.0.0.1 -p {port} -k {home} -c fsync=off -c max_connections=200"
         try:
             _run([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(home / "server.log"), "-w", "-t", "60",

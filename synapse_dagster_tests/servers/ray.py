@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from synapse_dagster_tests.servers.common import free_port
+
 # no Windows/macOS cluster guard, no token auth, no usage reporting: what a test cluster on 127.0.0.1 needs
 RAY_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -25,7 +20,7 @@ def ray_head(cpus: int, env: dict[str, str], temp: Path) -> Iterator[str]:
     """A head node with ``cpus`` CPUs (that many worker processes run tasks at once); its workers inherit ``env``
     (a real cluster's would get it from a secret). Yields the address for ``RAY_ADDRESS``. ``temp`` must be short:
     Ray's socket paths under it must fit in 107 bytes."""
-    ray, port, env = Path(sys.executable).with_name("ray"), _free_port(), {**env, **RAY_ENV}
+    ray, port, env = Path(sys.executable).with_name("ray"), free_port(), {**env, **RAY_ENV}
     started = subprocess.run([str(ray), "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
                               "--num-cpus", str(cpus), "--include-dashboard", "false", "--disable-usage-stats",
                               "--temp-dir", str(temp)], env=env, capture_output=True, text=True, timeout=300)

@@ -32,15 +32,16 @@ def _summary(plan: BatchPlan, uploads: UploadReport, created: CreationReport) ->
     statuses = Counter(o.status for o in created.outcomes.values())
     files = Counter(f.status for f in uploads.files.values())
     held_back = len(plan.invalid_units) + len(created.held_back)
+    units_failed = statuses[UnitStatus.FAILED] + len(created.skipped)
     rows = [("units planned", len(plan.units)), ("units held back", held_back),
             ("units created", statuses[UnitStatus.CREATED]), ("units already there", statuses[UnitStatus.EXISTING]),
-            ("units failed", statuses[UnitStatus.FAILED] + len(created.skipped)),
+            ("units failed", units_failed),
             ("files uploaded", files[FileStatus.UPLOADED]), ("files already there", files[FileStatus.ALREADY_UPLOADED]),
             ("files failed", files[FileStatus.FAILED]),
             ("bytes sent", f"{uploads.bytes_sent:,}")]
     if created.tasks is not None:
         rows.append(("tasks created", len(created.tasks.created)))
-    verdict = "**Delivered in full.**" if not held_back and rows[4][1] == 0 and not files[FileStatus.FAILED] else \
+    verdict = "**Delivered in full.**" if not (held_back or units_failed or files[FileStatus.FAILED]) else \
         "**Delivered, with units held back or failed (below).**"
     return [verdict, "", "| | |", "|---|---:|", *(f"| {name} | {value} |" for name, value in rows)]
 
