@@ -189,6 +189,34 @@ def doctor(pipelines: str | None) -> None:
     sys.exit(exit_code(checks))
 
 
+@cli.command(help="Set up a pipeline: checks the SDK and the credentials, lists the data collections, checks the "
+             "source, previews the first units as a run would plan them, offers fixes, and writes (or extends) the "
+             "pipeline file. Asks in a terminal; without one (CI, pipes) it takes every answer from the flags.")
+@pipelines_option
+@click.option("--collection", default=None, metavar="ID", help="data collection ID (asked, with a list, in a terminal)")
+@click.option("--storage", default=None, metavar="ID", help="storage ID (default: the tenant's default storage)")
+@click.option("--source", default=None, metavar="PATH",
+              help="local folder, s3://, gs://, sftp://user@host/path, or a path inside the storage")
+@click.option("--batches", type=click.Choice(["folders", "keys"]), default=None,
+              help="folders: every sub-folder of the source is one batch; keys: the whole source is")
+@click.option("--batch", default=None, metavar="KEY", help="the batch folder to preview (default: the first)")
+@click.option("--pattern", type=click.Choice(["auto", "nested", "type_separated", "flat", "deep_nested"]),
+              default=None, help="how files make units (default: auto, detected from a sample)")
+@click.option("--key-column", default=None, metavar="COLUMN", help="the sheet column that names each unit")
+@click.option("--filename-regex", default=None, metavar="REGEX", help="named groups become meta fields")
+@click.option("--name", default=None, metavar="NAME", help="the pipeline's name (default: from the collection's)")
+@click.option("--project", default=None, metavar="ID", help="a project: each created unit gets a task there")
+@click.option("--no-input", is_flag=True, help="ask nothing even in a terminal: the flags are the answers")
+def init(no_input: bool, **answers: str | None) -> None:
+    from synapse_dagster.cli.init import InitFlags, interactive_default, run_init
+
+    try:
+        run_init(InitFlags(**answers), interactive=interactive_default() and not no_input)
+    except (KeyboardInterrupt, EOFError):
+        click.echo("\ninit cancelled; nothing was written", err=True)
+        sys.exit(130)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (tests call this), printing errors as one line, never a traceback."""
     gc.freeze()  # the imports' objects live as long as the process: no collection needs to walk them (see cli)

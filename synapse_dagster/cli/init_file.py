@@ -1,0 +1,81 @@
+"""Writing what init drafted: a new commented pipeline file, or the entry appended to an existing one.
+
+The text is loaded back with the code location's own loader before it replaces anything, so init never leaves a
+file that ``dagster dev`` would refuse; the JSON Schema is written beside it when missing, for editors.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from synapse_dagster.cli.prompts import InitError
+from synapse_dagster.config.loading import PipelineConfigError, json_schema, load_pipeline_file
+from synapse_dagster.core.setup.pipeline_text import PipelineDraft, PipelineFileError, extended_file, new_file
+from synapse_dagster.core.setup.preview import Preview
+
+if TYPE_CHECKING:
+    from synapse_dagster.cli.init import Session
+
+SCHEMA_FILE = "pipelines.schema.json"
+_ORDER = ("name", "data_collection", "storage", "project", "source", "batches", "pattern", "metadata")
+
+
+def write_pipeline(session: Session, shown: Preview) -> Path:
+    path, draft = session.file, PipelineDraft(_ordered(session.values), dict(session.notes))
+    schema = f"./{SCHEMA_FILE}"
+    if path.exists():
+        count = _pipeline_count(path)
+        if not session.ui.confirm(f"{path.name} exists with {count} pipeline(s): add '{draft.name}' to it?"):
+            raise InitError("nothing written; give another file with --pipelines")
+        try:
+            text = extended_file(path.read_text(encoding="utf-8"), draft, schema)
+        except PipelineFileError as exc:
+            raise InitError(f"{path} cannot take pipeline '{draft.name}': {exc}") from None
+    else:
+        text = new_file(draft, schema)
+    _replace_checked(path, text)
+    if not (path.parent / SCHEMA_FILE).exists():
+        (path.parent / SCHEMA_FILE).write_text(json_schema(), encoding="utf-8")
+    _next_steps(session, path, draft.name, shown)
+    return path
+
+
+def _ordered(values: dict) -> dict:
+    known = {k: values[k] for k in _ORDER if k in values}
+    return {**known, **{k: v for k, v in values.items() if k not in known}}
+
+
+def _pipeline_count(path: Path) -> int:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return len(data.get("pipelines") or []) if isinstance(data, dict) else 0
+    except (OSError, yaml.YAMLError):
+        return 0
+
+
+def _replace_checked(path: Path, text: str) -> None:
+    """Write beside the target, load it as the code location would, then move it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.init-draft")
+    draft.write_text(text, encoding="utf-8")
+    try:
+        load_pipeline_file(draft)
+    except PipelineConfigError as exc:
+        draft.unlink()
+        raise InitError(f"the written file would not load, so {path} is unchanged: {' '.join(str(exc).split())}") \
+            from None
+    os.replace(draft, path)
+
+
+def _next_steps(session: Session, path: Path, name: str, shown: Preview) -> None:
+    where = "" if path.name == "pipelines.yaml" and path.parent == Path.cwd() else f" --pipelines {path}"
+    batch = shown.batch if session.values["batches"]["mode"] == "folders" else "<a label>"
+    session.say(f"Wrote pipeline '{name}' to {path}.")
+    session.say("Next:")
+    session.say(f"  synapse-dagster doctor{where}                    # everything a run needs, one line each")
+    session.say(f"  synapse-dagster plan{where} --pipeline {name} --batch {batch}   # the whole batch, nothing sent")
+    session.say(f"  synapse-dagster ingest{where} --pipeline {name} --batch {batch}")
