@@ -21,7 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--root", default=".", help="folder holding pipelines.yaml and dagster.yaml (default: .)")
     demo.add_argument("--port", type=int, default=None, help="sandbox port (default: $SYNAPSE_SANDBOX_PORT or 8765)")
     sub.add_parser("ui", help="dagster dev on the demo's instance, wired to the sandbox (see 'ui --help')", add_help=False)
+    sub.add_parser("cli", help="a synapse-dagster command (init, doctor, ingest …) wired to the sandbox", add_help=False)
     args, rest = parser.parse_known_args(argv)
+    if args.command == "cli":
+        from synapse_sandbox.cli import main as cli_main
+
+        return cli_main(rest)
     if args.command == "ui":
         from synapse_sandbox.ui import main as ui_main
 

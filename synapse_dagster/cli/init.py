@@ -304,7 +304,6 @@ def name_it(session: Session) -> None:
                               session.flags.project)
     if project:
         session.values["project"] = int(project)
-        session.notes["project"] = "each created unit gets exactly one task there"
 
 
 def _name_problem(answer: str, taken: set[str], file: Path) -> str | None:
@@ -337,9 +336,11 @@ def _project_problem(session: Session, answer: str) -> str | None:
     if not answer.isdigit():
         return "give the project's number, or nothing"
     try:
-        session.client.get_project(int(answer))
+        project = session.client.get_project(int(answer))
     except Exception as exc:
         return f"project {answer} cannot be read: {_short_error(exc)}"
+    title = project.get("title") if isinstance(project, dict) else None
+    session.notes["project"] = (f"'{title}': " if title else "") + "each created unit gets exactly one task there"
     return None
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from synapse_dagster.cli.init import Session
 
 SCHEMA_FILE = "pipelines.schema.json"
+PROGRAM_ENV = "SYNAPSE_DAGSTER_PROGRAM"  # how the user calls the CLI, for the next steps init prints
 _ORDER = ("name", "data_collection", "storage", "project", "source", "batches", "pattern", "metadata")
 
 
@@ -72,10 +73,16 @@ def _replace_checked(path: Path, text: str) -> None:
 
 
 def _next_steps(session: Session, path: Path, name: str, shown: Preview) -> None:
-    where = "" if path.name == "pipelines.yaml" and path.parent == Path.cwd() else f" --pipelines {path}"
+    """The commands to run next, as this user would type them (``scripts/cli`` sets the program's name)."""
+    program = os.environ.get(PROGRAM_ENV, "synapse-dagster")
+    try:
+        shown_path = path.relative_to(Path.cwd())
+    except ValueError:
+        shown_path = path
+    where = "" if shown_path == Path("pipelines.yaml") else f" --pipelines {shown_path}"
     batch = shown.batch if session.values["batches"]["mode"] == "folders" else "<a label>"
     session.say(f"Wrote pipeline '{name}' to {path}.")
-    session.say("Next:")
-    session.say(f"  synapse-dagster doctor{where}                    # everything a run needs, one line each")
-    session.say(f"  synapse-dagster plan{where} --pipeline {name} --batch {batch}   # the whole batch, nothing sent")
-    session.say(f"  synapse-dagster ingest{where} --pipeline {name} --batch {batch}")
+    session.say("Next: check what a run needs, look at the whole batch's plan (nothing is sent), then ingest it:")
+    session.say(f"  {program} doctor{where}")
+    session.say(f"  {program} plan{where} --pipeline {name} --batch {batch}")
+    session.say(f"  {program} ingest{where} --pipeline {name} --batch {batch}")

@@ -10,7 +10,7 @@ from synapse_dagster.core.plan.batch_plan import UnitPlan
 from synapse_dagster.core.setup.preview import Preview
 from synapse_dagster.core.sizes import human_bytes
 
-PREVIEW_UNITS = 5
+PREVIEW_UNITS = 5  # the first three, then up to two held back after them
 _MAX_VALUE = 40
 
 
@@ -29,7 +29,9 @@ def preview_lines(shown: Preview) -> list[str]:
     lines.append(f"  {len(units):,} unit(s) in the sample: {len(units) - held:,} ready, {held:,} held back"
                  + (f" ({kinds})" if kinds else ""))
     lines += _issue_lines(plan.file_issues)
-    for unit in shown.first_units(PREVIEW_UNITS):
+    for unit in shown.first_units(PREVIEW_UNITS - 2):
+        lines += unit_lines(unit)
+    for unit in shown.first_held_back(2, after=PREVIEW_UNITS - 2):
         lines += unit_lines(unit)
     return lines
 

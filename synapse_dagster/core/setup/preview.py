@@ -57,6 +57,10 @@ class Preview:
     def first_units(self, n: int) -> list[UnitPlan]:
         return list(islice(iter(self.plan.units), n))
 
+    def first_held_back(self, n: int, *, after: int) -> list[UnitPlan]:
+        """Held-back units past the first ``after``: what a user most needs to see before they run."""
+        return list(islice((u for i, u in enumerate(self.plan.units) if i >= after and not u.is_valid), n))
+
     def missing_fields(self) -> Counter[str]:
         """Required meta fields, by how many sampled units lack them (whatever else holds a unit back)."""
         return Counter(f for u in self.plan.units for f in self.required_fields if f not in u.meta)
