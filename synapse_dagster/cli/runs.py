@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from synapse_dagster.cli.console import LOG_LEVEL_ENV, brief_console_logger
+from synapse_dagster.cli.progress_bar import progress_bar
 from synapse_dagster.config.loading import load_pipeline_file
 from synapse_dagster.core.batches.keys import check_batch_key
 from synapse_dagster.core.synapse.credentials import resolve_credentials
@@ -39,7 +40,7 @@ def run_batch(pipeline_file: Path, batch: str, *, pipeline: str, dry_run: bool =
     """Register ``batch`` as a partition and run the pipeline's job (or its dry-run part) in process.
 
     The batch key and the Synapse settings are checked first, so a mistake in either is one line and exit 2, not
-    a failed run.
+    a failed run. On a terminal, a progress bar (:mod:`.progress_bar`) shows the listing and the upload as they go.
     """
     config = find_pipeline(pipeline_file, pipeline)
     check_batch_key(batch)
@@ -52,7 +53,7 @@ def run_batch(pipeline_file: Path, batch: str, *, pipeline: str, dry_run: bool =
     quiet = {"loggers": {"console": {"config": {"log_level": level}}}}
     partitions = batches_partitions(pipeline)
     if dry_run:
-        with dg.DagsterInstance.ephemeral() as instance:
+        with dg.DagsterInstance.ephemeral() as instance, progress_bar():
             instance.add_dynamic_partitions(partitions.name, [batch])
             return job.execute_in_process(
                 instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet,
@@ -61,8 +62,9 @@ def run_batch(pipeline_file: Path, batch: str, *, pipeline: str, dry_run: bool =
     instance = dg.DagsterInstance.get()
     reap_dead_runs(instance, log=lambda message: print(message, file=sys.stderr))
     register_batch(instance, partitions.name, batch)
-    return job.execute_in_process(instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet,
-                                  tags=run_worker_tags())
+    with progress_bar():
+        return job.execute_in_process(instance=instance, partition_key=batch, raise_on_error=False, run_config=quiet,
+                                      tags=run_worker_tags())
 
 
 def register_batch(instance: dg.DagsterInstance, partitions: str, batch: str) -> None:

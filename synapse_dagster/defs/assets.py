@@ -125,7 +125,7 @@ def source_inventory(step: Step, collection_specs: CollectionSpecs) -> dg.Output
         roots = batch_roots(step.roots(), check_batch_key(step.batch),
                             per_batch_folder=pipeline.batches.mode is BatchMode.FOLDERS)
         tally = InventoryTally()
-        listed = tally.counting(list_roots(roots, _window(pipeline, step.batch)))
+        listed = tally.counting(list_roots(roots, _window(pipeline, step.batch), on_progress=step.context.log.info))
         files = step.spill().table("inventory", FILE_CODEC, listed)
     inventory = Inventory(batch=step.batch, roots={(r.spec or "*"): r.location.uri for r in roots}, files=files,
                           tally=tally)

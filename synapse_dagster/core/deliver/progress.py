@@ -2,6 +2,8 @@
 
 A million-file batch that logged every slice would write thousands of lines into the run's event log (each one a
 stored Dagster event); one line about every ``every_s`` seconds, and one at the end, is what a person reads.
+Listeners in this process (a terminal's bar, see :mod:`synapse_dagster.core.watchers`) hear every slice, as
+numbers.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from synapse_dagster.core.sizes import human_bytes
+from synapse_dagster.core.watchers import Sending, publish
 
 
 @dataclass
@@ -26,15 +29,20 @@ class Progress:
 
     def __post_init__(self) -> None:
         self.started = self._last = self.clock()
+        self._publish()  # the totals, before the first slice: a bar can show 0 of N at once
 
     def advance(self, files: int, nbytes: int) -> str | None:
         """Count a finished slice; returns a line to log when ``every_s`` passed since the last one, or at the end."""
         self.files_done, self.bytes_done = self.files_done + files, self.bytes_done + nbytes
+        self._publish()
         now = self.clock()
         if now - self._last < self.every_s and self.files_done < self.files:
             return None
         self._last = now
         return self.line(now)
+
+    def _publish(self) -> None:
+        publish(Sending(self.files_done, self.bytes_done, self.files, self.bytes))
 
     def line(self, now: float | None = None) -> str:
         elapsed = max((now if now is not None else self.clock()) - self.started, 1e-9)

@@ -9,7 +9,7 @@ everything downstream works with :class:`SourceRoot` values.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,9 @@ from typing import Any
 from synapse_dagster.core.sources import registry
 from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.sources.listing import check_source, list_files, read_bytes
+from synapse_dagster.core.sources.listing_progress import ListingProgress
 from synapse_dagster.core.sources.local import resolve_local_source
-from synapse_dagster.core.sources.location import SourceLocation, is_url, parse_source
+from synapse_dagster.core.sources.location import SourceLocation, is_url, parse_source, shown
 from synapse_dagster.core.sources.options import ConnectionOptions
 from synapse_dagster.core.sources.storage import StorageLookup, resolve_storage_path
 
@@ -122,10 +123,14 @@ def batch_roots(roots: Sequence[SourceRoot], batch: str, *, per_batch_folder: bo
     return out
 
 
-def list_roots(roots: Sequence[SourceRoot], window: tuple[int, int] | None = None) -> Iterator[SourceFile]:
-    """Every file of every root; with ``window`` only those modified within ``[start, end)`` (epoch ns)."""
+def list_roots(roots: Sequence[SourceRoot], window: tuple[int, int] | None = None, *,
+               on_progress: Callable[[str], None] | None = None, every_s: float = 10.0) -> Iterator[SourceFile]:
+    """Every file of every root; with ``window`` only those modified within ``[start, end)`` (epoch ns).
+    ``on_progress`` gets a line about every ``every_s`` of a long listing (what the store listed, before the
+    window), naming the root by its URI with any secret masked."""
     for root in roots:
-        for file in list_files(root.location, root.options, recursive=root.recursive, source_spec=root.spec):
+        listed = list_files(root.location, root.options, recursive=root.recursive, source_spec=root.spec)
+        for file in ListingProgress(shown(root.location.uri), every_s=every_s).counting(listed, on_progress):
             if window is None or window[0] <= file.mtime_ns < window[1]:
                 yield file
 
