@@ -59,7 +59,7 @@ def top_counts(values: Iterable[str], n: int = 20) -> dict[str, int]:
     return dict(Counter(values).most_common(n))
 
 
-VALID_COLOR = "#2a9d8f"
+VALID_COLOR, PROBLEM_COLOR = "#2a9d8f", "#e76f51"  # every problem kind warm, so none reads as valid
 
 
 def chart(title: str, counts: Mapping[str, int], colors: Mapping[str, str] | None = None) -> dg.MetadataValue:
@@ -151,7 +151,8 @@ def validated_meta(plan: BatchPlan) -> dict[str, Any]:
         "sheet_duplicate_keys": len(plan.sheet_duplicate_keys),
         "problems_by_kind": dg.MetadataValue.json(dict(plan.problem_counts())),
         "units_chart": chart(f"Units: {len(valid):,} valid, {len(invalid):,} held back (by problem)",
-                             {"valid": len(valid), **dict(plan.problem_counts())}, colors={"valid": VALID_COLOR}),
+                             {"valid": len(valid), **dict(plan.problem_counts())},
+                             colors={"valid": VALID_COLOR, **{k: PROBLEM_COLOR for k in plan.problem_counts()}}),
         "invalid_report": dg.MetadataValue.md(reasons_markdown(
             "Held back", ((u.group_key, u.problems) for u in invalid[:SAMPLE_ROWS]), total=len(invalid))),
         "plan": dg.MetadataValue.md(plan_markdown(plan)),

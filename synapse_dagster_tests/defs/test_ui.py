@@ -8,29 +8,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
 
+from synapse_dagster_tests.servers.dagster_ui import dagster_home, dagster_webserver
 from synapse_sandbox.demo_data import generate_batch
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium)")
 BATCH = "b001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def render(url: str, profile: Path) -> str:
@@ -46,30 +37,13 @@ def test_lineage_and_plan_render_in_the_dagster_ui(tmp_path, synapse_env, collec
               "metadata": {"key_column": "patient_id"}}
     pipelines = tmp_path / "pipelines.yaml"
     pipelines.write_text(yaml.safe_dump({"pipelines": [config]}))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry: {enabled: false}\nnux: {enabled: false}\n")
+    home = dagster_home(tmp_path / "dagster_home")
     env = {**os.environ, "DAGSTER_HOME": str(home), "SYNAPSE_DAGSTER_PIPELINES": str(pipelines),
            "SYNAPSE_DAGSTER_STATE_DIR": str(tmp_path / "state")}
     run = subprocess.run([sys.executable, "-m", "synapse_dagster.cli", "ingest", "--pipeline", "uiview", "--batch", BATCH],
                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port), "-m", "synapse_dagster.definitions"],
-        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{base}/server_info", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("dagster-webserver did not answer within 120 s")
+    with dagster_webserver(env, tmp_path) as base:
         lineage = render(f"{base}/asset-groups/uiview", tmp_path / "chrome1")
         for name in ("collection_specs", "source_inventory", "grouped_data_units", "validated_meta", "uploaded_files",
                      "created_units"):
@@ -77,8 +51,5 @@ def test_lineage_and_plan_render_in_the_dagster_ui(tmp_path, synapse_env, collec
         page = render(f"{base}/assets/uiview/validated_meta?view=events", tmp_path / "chrome2")
         for text in ("invalid_report", "problems_by_kind", "Held back", "cannot be read as integer", f"{BATCH}/P0001"):
             assert text in page, f"{text!r} missing from the validated_meta page"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     with dg.instance_for_test(temp_dir=str(home)) as instance:  # the run the UI showed is really there
         assert len(instance.get_runs()) == 1
