@@ -47,6 +47,7 @@ class InitFlags:
     pattern: str | None = None
     key_column: str | None = None
     filename_regex: str | None = None
+    sidecars: str | None = None  # comma-separated metadata.sidecars entries
     name: str | None = None
     project: str | None = None
 
@@ -241,6 +242,9 @@ def review_units(session: Session) -> Preview:
         session.values.setdefault("metadata", {})["filename_regex"] = session.flags.filename_regex
     if session.flags.pattern:
         session.values["pattern"] = session.flags.pattern
+    if session.flags.sidecars:
+        session.values.setdefault("metadata", {})["sidecars"] = [
+            s.strip() for s in session.flags.sidecars.split(",") if s.strip()]
     while True:
         shown = planned_sample(session)
         session.say()

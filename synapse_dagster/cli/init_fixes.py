@@ -24,7 +24,7 @@ PATTERNS = [("nested: one folder per unit (P001/scan.png, P001/label.json)", "ne
 
 def offer_fix(session: Session, shown: Preview) -> bool:
     """True when the draft changed (preview again)."""
-    return any(offer(session, shown) for offer in (_pattern, _key_column, _missing_fields))
+    return any(offer(session, shown) for offer in (_pattern, _sidecars, _key_column, _missing_fields))
 
 
 def _once(session: Session, name: str) -> bool:
@@ -67,6 +67,24 @@ def _key_column(session: Session, shown: Preview) -> bool:
         return False
     session.values.setdefault("metadata", {})["key_column"] = chosen
     session.notes["metadata.key_column"] = f"names {dict(better)[chosen]} of {units} sampled units in {sheet.name}"
+    return True
+
+
+def _sidecars(session: Session, shown: Preview) -> bool:
+    """Files named like meta (``meta.yaml`` in unit folders, ``*.meta.json``) that no setting reads yet."""
+    found = shown.sidecar_like
+    if not found or not _once(session, "sidecars"):
+        return False
+    listed = ", ".join(f"{n} {entry}" for entry, n in found.most_common())
+    session.say(f"The sample holds files that look like sidecar meta: {listed}.")
+    if not session.ui.interactive:
+        session.say(f"  hint: --sidecars {','.join(found)} reads them into each unit's meta")
+        return False
+    if not session.ui.confirm("Read them as each unit's meta (metadata.sidecars)?", default=True):
+        return False
+    metadata = session.values.setdefault("metadata", {})
+    metadata["sidecars"] = [*metadata.get("sidecars", []), *found]
+    session.notes["metadata.sidecars"] = f"{sum(found.values())} such files in the sampled batch"
     return True
 
 

@@ -204,6 +204,8 @@ def doctor(pipelines: str | None) -> None:
               default=None, help="how files make units (default: auto, detected from a sample)")
 @click.option("--key-column", default=None, metavar="COLUMN", help="the sheet column that names each unit")
 @click.option("--filename-regex", default=None, metavar="REGEX", help="named groups become meta fields")
+@click.option("--sidecars", default=None, metavar="NAMES",
+              help="JSON/YAML meta files to read, comma-separated: meta.yaml (one per unit folder), *.meta.json (per stem)")
 @click.option("--name", default=None, metavar="NAME", help="the pipeline's name (default: from the collection's)")
 @click.option("--project", default=None, metavar="ID", help="a project: each created unit gets a task there")
 @click.option("--no-input", is_flag=True, help="ask nothing even in a terminal: the flags are the answers")

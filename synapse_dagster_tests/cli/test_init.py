@@ -152,6 +152,35 @@ def test_init_without_a_terminal_takes_its_answers_from_flags(workdir, synapse_e
     assert units["first_drop/P0002_61_M"]["age"] == 61 and units["first_drop/P0002_61_M"]["sex"] == "M"
 
 
+def nested_batch_with_sidecars(folder: Path) -> None:
+    """Unit folders whose meta is a meta.yaml beside the scan and the label: no sheet at all."""
+    generate_batch(folder, units=2, seed=4, defects=False, image_size=8)
+    (folder / "meta.xlsx").unlink()
+    for age, unit in ((30, "P0001"), (52, "P0002")):
+        (folder / unit / "meta.yaml").write_text(f"patient_id: {unit}\nage: {age}\nsex: M\n")
+
+
+def test_init_notices_sidecar_meta_and_reads_it_when_told(workdir, synapse_env, collection):
+    nested_batch_with_sidecars(workdir / "incoming" / "b7")
+    flags = ["init", "--collection", str(collection), "--source", "./incoming", "--batches", "folders"]
+
+    hinted = cli(*flags, "--pipelines", "draft.yaml", cwd=workdir)
+    assert hinted.returncode == 0, hinted.stderr
+    assert "The sample holds files that look like sidecar meta: 2 meta.yaml." in hinted.stdout
+    assert "hint: --sidecars meta.yaml reads them into each unit's meta" in hinted.stdout
+    assert "2 unit(s) in the sample: 0 ready, 2 held back" in hinted.stdout
+
+    done = cli(*flags, "--sidecars", "meta.yaml", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "2 unit(s) in the sample: 2 ready, 0 held back" in done.stdout
+    assert "meta from sidecar P0002/meta.yaml: patient_id='P0002', age=52, sex='M'" in done.stdout
+    assert "look like sidecar meta" not in done.stdout
+    ran = cli("ingest", "--pipeline", f"test_collection_{collection}", "--batch", "b7", cwd=workdir)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    ages = {u["meta"]["dataset_key"]: u["meta"]["age"] for u in synapse_env.units(collection)}
+    assert ages == {"b7/P0001": 30, "b7/P0002": 52}
+
+
 def test_a_second_init_extends_the_file_and_keeps_what_was_there(workdir, synapse_env, collection):
     flat_batch(workdir / "drop")
     existing = "# our team's pipelines\npipelines:\n  - name: old   # keep me\n    data_collection: 1\n" \

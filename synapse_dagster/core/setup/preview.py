@@ -23,11 +23,14 @@ from synapse_dagster.core.organize.layouts import Pattern, SpecNames
 from synapse_dagster.core.organize.specs import CollectionSpecs
 from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, PlanSettings, UnitPlan, plan_batch
 from synapse_dagster.core.setup.collections import required_meta_fields
-from synapse_dagster.core.sources.files import SourceError
+from synapse_dagster.core.sources.files import SourceError, SourceFile
 from synapse_dagster.core.sources.roots import SourceRoot, batch_roots, list_roots, read_small
 from synapse_dagster.core.tables.row_table import Spill
 
 SAMPLE_FILES = 2000
+# Names people give JSON/YAML meta beside their data: one per unit folder, or one per file stem.
+FOLDER_SIDECARS = ("meta.yaml", "meta.yml", "meta.json", "metadata.yaml", "metadata.yml", "metadata.json")
+STEM_SIDECARS = (".meta.json", ".meta.yaml", ".meta.yml")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Preview:
     plan: BatchPlan
     sheet: MetadataTable | None
     required_fields: list[str]
+    sidecar_like: Counter[str] = field(default_factory=Counter)  # sidecar entry ('meta.yaml', '*.meta.json') -> files
 
     def first_units(self, n: int) -> list[UnitPlan]:
         return list(islice(iter(self.plan.units), n))
@@ -105,4 +109,14 @@ def preview(roots: Sequence[SourceRoot], specs: CollectionSpecs, settings: Previ
     sheet = load_sheet(settings.sheet, files, roots, storage, storage_label="the storage")
     plan = plan_batch(grouping, specs, name, settings.plan, sheet=sheet,
                       access=FileAccess(read_bytes=lambda f: read_small(f, roots)), spill=spill)
-    return Preview(name, batches, len(files), full, detection, plan, sheet, required_meta_fields(specs))
+    return Preview(name, batches, len(files), full, detection, plan, sheet, required_meta_fields(specs),
+                   Counter(e for e in map(sidecar_entry, files) if e and e not in settings.sidecars))
+
+
+def sidecar_entry(file: SourceFile) -> str | None:
+    """The ``metadata.sidecars`` entry that would read ``file`` as a sidecar, if its name looks like one."""
+    name = file.name.lower()
+    if name in FOLDER_SIDECARS and "/" in file.relative_path:
+        return name
+    suffix = next((s for s in STEM_SIDECARS if name.endswith(s) and len(name) > len(s)), None)
+    return f"*{suffix}" if suffix else None
