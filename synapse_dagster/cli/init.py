@@ -115,7 +115,7 @@ def pick_collection(session: Session) -> None:
             return
         if not session.ui.interactive:
             raise InitError(f"--collection {ident}: {problem}")
-        session.say(f"  ✗ {problem}")
+        session.say(f"  ✗ {problem} — try again")
         answer = session.ui.text(question, None)
 
 
@@ -193,8 +193,7 @@ def _source_problem(session: Session, answer: str) -> str | None:
         root = source_roots(session, written_path(answer, session.base_dir))[0]
         check_source(root.location, root.options)
     except SourceError as exc:
-        reason = str(exc).removeprefix("the source: ").replace(" in the pipeline file", "")
-        return f"{reason} — try again"
+        return str(exc).removeprefix("the source: ").replace(" in the pipeline file", "")
     return None
 
 

@@ -48,7 +48,7 @@ class Prompter:
                 return given
             if not self.interactive:
                 raise InitError(f"{question.flag} {given!r}: {problem}")
-            self.echo(f"  ✗ {problem}")
+            self.echo(f"  ✗ {problem} — try again")
         if not self.interactive:
             return self._default(question)
         import questionary
@@ -60,7 +60,7 @@ class Prompter:
             problem = question.check(answer)
             if problem is None:
                 return answer
-            self.echo(f"  ✗ {problem}")
+            self.echo(f"  ✗ {problem} — try again")
 
     def _default(self, question: Question) -> str:
         if question.default is None:

@@ -181,6 +181,33 @@ def test_init_notices_sidecar_meta_and_reads_it_when_told(workdir, synapse_env, 
     assert ages == {"b7/P0001": 30, "b7/P0002": 52}
 
 
+def test_init_on_an_s3_prefix_checks_it_previews_from_the_bucket_and_the_run_reads_it(
+        workdir, synapse_env, collection, s3_server, monkeypatch):
+    """The connection comes from the usual AWS_* variables, at init as at run time: the file holds only the path."""
+    local = workdir / "local" / "b001"
+    expected = generate_batch(local, units=4, seed=5, image_size=8)
+    bucket = s3_server.new_bucket("init")
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            s3_server.put(bucket, f"drops/{path.relative_to(local.parent).as_posix()}", path.read_bytes())
+    for name, value in (("AWS_ENDPOINT_URL", s3_server.endpoint), ("AWS_ACCESS_KEY_ID", s3_server.access_key),
+                        ("AWS_SECRET_ACCESS_KEY", s3_server.secret_key), ("AWS_REGION", s3_server.region)):
+        monkeypatch.setenv(name, value)
+    flags = ["init", "--collection", str(collection), "--batches", "folders", "--name", "bucket"]
+
+    wrong = cli(*flags, "--source", f"s3://{bucket}-missing/drops", cwd=workdir)
+    assert wrong.returncode == 2 and f"--source 's3://{bucket}-missing/drops'" in wrong.stderr
+    assert s3_server.secret_key not in wrong.stdout + wrong.stderr
+
+    done = cli(*flags, "--source", f"s3://{bucket}/drops", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "Sampled batch 'b001'" in done.stdout and "sheet: meta.xlsx, key column 'patient_id'" in done.stdout
+    assert s3_server.secret_key not in done.stdout + (workdir / "pipelines.yaml").read_text()
+    ran = cli("ingest", "--pipeline", "bucket", "--batch", "b001", cwd=workdir)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert dataset_keys(synapse_env, collection) == {f"b001/{p}" for p in expected["valid"]}
+
+
 def test_a_second_init_extends_the_file_and_keeps_what_was_there(workdir, synapse_env, collection):
     flat_batch(workdir / "drop")
     existing = "# our team's pipelines\npipelines:\n  - name: old   # keep me\n    data_collection: 1\n" \
