@@ -259,7 +259,7 @@ def record_findings(session: Session, shown: Preview) -> None:
     if "pattern" not in session.values:
         session.values["pattern"] = "auto"
     if session.values["pattern"] == "auto" and "pattern" not in session.notes:
-        session.notes["pattern"] = f"init saw {shown.detection.pattern.value} in batch '{shown.batch}': " \
+        session.notes["pattern"] = f"init saw {shown.detection.pattern.value} in {shown.sampled}: " \
                                    f"{shown.detection.evidence[0]}"
     sheet = shown.sheet
     if sheet is None:

@@ -38,8 +38,8 @@ def _pattern(session: Session, shown: Preview) -> bool:
     if not session.ui.interactive or "pattern" in session.values or not _once(session, "pattern"):
         return False
     if session.ui.confirm(f"Are the files organized as {shown.detection.pattern.value}?", default=True):
-        session.notes["pattern"] = f"detected {shown.detection.describe().split(',')[0]} in batch " \
-                                   f"'{shown.batch}': {shown.detection.evidence[0]}"
+        session.notes["pattern"] = f"detected {shown.detection.describe().split(',')[0]} in " \
+                                   f"{shown.sampled}: {shown.detection.evidence[0]}"
         session.values["pattern"] = "auto"
         return False
     chosen = session.ui.choose("How are they organized?", PATTERNS, default=Pattern.NESTED.value)
@@ -84,7 +84,7 @@ def _sidecars(session: Session, shown: Preview) -> bool:
         return False
     metadata = session.values.setdefault("metadata", {})
     metadata["sidecars"] = [*metadata.get("sidecars", []), *found]
-    session.notes["metadata.sidecars"] = f"{sum(found.values())} such files in the sampled batch"
+    session.notes["metadata.sidecars"] = f"{sum(found.values())} such files in {shown.sampled}"
     return True
 
 

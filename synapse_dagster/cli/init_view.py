@@ -17,7 +17,9 @@ _MAX_VALUE = 40
 def preview_lines(shown: Preview) -> list[str]:
     """The sample, the pattern and its evidence, the sheet, the count of ready and held-back units, then units."""
     more = " (the sample stopped there: the batch holds more)" if shown.sample_full else ""
-    lines = [f"Sampled batch '{shown.batch}': {shown.listed:,} files listed{more}"]
+    what = f"batch '{shown.batch}'" if shown.batches else \
+        f"the source (keys mode: each run's batch key takes the place of {shown.batch} in the dataset keys)"
+    lines = [f"Sampled {what}: {shown.listed:,} files listed{more}"]
     if len(shown.batches) > 1:
         lines.append(f"  batch folders: {_some(shown.batches)}")
     lines.append(f"  pattern: {shown.detection.describe()}")

@@ -28,6 +28,7 @@ from synapse_dagster.core.sources.roots import SourceRoot, batch_roots, list_roo
 from synapse_dagster.core.tables.row_table import Spill
 
 SAMPLE_FILES = 2000
+KEYS_MODE_BATCH = "BATCH"  # keys mode: stands in for the key each run is given, in the previewed dataset keys
 # Names people give JSON/YAML meta beside their data: one per unit folder, or one per file stem.
 FOLDER_SIDECARS = ("meta.yaml", "meta.yml", "meta.json", "metadata.yaml", "metadata.yml", "metadata.json")
 STEM_SIDECARS = (".meta.json", ".meta.yaml", ".meta.yml")
@@ -58,6 +59,11 @@ class Preview:
     required_fields: list[str]
     sidecar_like: Counter[str] = field(default_factory=Counter)  # sidecar entry ('meta.yaml', '*.meta.json') -> files
 
+    @property
+    def sampled(self) -> str:
+        """What was sampled, for a sentence: a batch folder, or the whole source (keys mode)."""
+        return f"batch '{self.batch}'" if self.batches else "the source"
+
     def first_units(self, n: int) -> list[UnitPlan]:
         return list(islice(iter(self.plan.units), n))
 
@@ -82,7 +88,7 @@ class Preview:
 def batch_to_preview(roots: Sequence[SourceRoot], per_batch_folder: bool, batch: str | None) -> tuple[str, list[str]]:
     """The batch named, or the first batch folder; in keys mode the whole source is the batch."""
     if not per_batch_folder:
-        return batch or "preview", [batch or "preview"]
+        return batch or KEYS_MODE_BATCH, []
     found = list_existing_batches(roots)
     if batch is not None:
         return batch, found
