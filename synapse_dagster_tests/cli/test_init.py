@@ -55,6 +55,9 @@ def dataset_keys(sandbox, collection: int) -> set[str]:
     return {u["meta"]["dataset_key"] for u in sandbox.units(collection)}
 
 
+# pexpect forks a pty from this process (the sandbox client has threads); the child execs Python at once, so it
+# takes no lock another thread could hold.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_init_in_a_terminal_from_nothing_to_a_pipeline_that_ingests(workdir, synapse_env, collection):
     expected = generate_batch(workdir / "incoming" / "b001", units=6, seed=2, image_size=8)
     put_a_row_number_first(workdir / "incoming" / "b001" / "meta.xlsx")
