@@ -24,6 +24,8 @@ from rich.text import Text
 from synapse_dagster.core.sizes import human_bytes
 from synapse_dagster.core.watchers import Event, Listing, Sending, listening
 
+SPEED_WINDOW_S = 30.0  # rich's speed_estimate_period: its estimate looks back this far
+
 
 @contextmanager
 def progress_bar() -> Iterator[None]:
@@ -65,7 +67,7 @@ class _Bar:
         self.listings = Progress(_spinner(), TextColumn("{task.description}"), console=console)
         self.upload = Progress(_spinner(), TextColumn("uploading"), BarColumn(), _FilesColumn(),
                                DownloadColumn(binary_units=True), _SpeedColumn(), TimeRemainingColumn(),
-                               console=console)
+                               console=console, speed_estimate_period=SPEED_WINDOW_S)
         self.rows: dict[str, TaskID] = {}
 
     def __call__(self, event: Event) -> None:
@@ -82,8 +84,9 @@ class _Bar:
 
     def _sending(self, event: Sending) -> None:
         row = self._row(self.upload, "upload")
-        self.upload.update(row, total=event.bytes, completed=event.bytes_done, files_done=event.files_done,
-                           files=event.files)
+        settled = event.files_done >= event.files  # a held-back or failed file's bytes never come: the bar ends
+        self.upload.update(row, total=event.bytes_done if settled else event.bytes, completed=event.bytes_done,
+                           files_done=event.files_done, files=event.files)
 
     def _row(self, progress: Progress, key: str) -> TaskID:
         if key not in self.rows:
@@ -102,10 +105,12 @@ class _FilesColumn(ProgressColumn):
 
 
 class _SpeedColumn(ProgressColumn):
-    """Bytes a second: rich's estimate over its recent samples, or the average since the upload began while it
-    has too few (a small batch may be one slice)."""
+    """Bytes a second: the average since the upload began, until rich's estimate has a whole window of samples.
+    Slices finish in bursts, and rich's estimate over a few samples milliseconds apart read 4.5 GiB/s for a
+    6.7 MiB batch sent in about a second."""
 
     def render(self, task: Task) -> Text:
         elapsed = task.finished_time or task.elapsed
-        speed = task.speed or (task.completed / elapsed if elapsed else None)
+        average = task.completed / elapsed if elapsed else None
+        speed = task.speed if elapsed and elapsed >= SPEED_WINDOW_S and task.speed else average
         return Text(f"{human_bytes(speed)}/s" if speed is not None else "?", style="progress.data.speed")
