@@ -125,11 +125,15 @@ def choose_from_list(session: Session) -> int:
         raise InitError("this Synapse account sees no data collections; create one in Synapse (with its file "
                         "specifications), then run init again")
     if listing.partial:
-        session.say(f"  showing the first {len(listing.choices)} of {listing.count} collections; "
-                    "type an ID instead if yours is not among them")
+        session.say(f"  showing the first {len(listing.choices)} of {listing.count} collections")
     session.say("  (* marks a required file specification)")
-    return session.ui.choose("Which data collection do the files go to?",
-                             [(c.title, c.id) for c in listing.choices], default=listing.choices[0].id)
+    choices = [(c.title, c.id) for c in listing.choices] + [("another one: type its ID", 0)]
+    picked = session.ui.choose("Which data collection do the files go to?", choices, default=listing.choices[0].id)
+    if picked:
+        return picked
+    question = Question("--collection", "Data collection ID:",
+                        check=lambda a: None if a.isdigit() else "give the collection's number (in its Synapse URL)")
+    return int(session.ui.text(question, None))
 
 
 def adopt_collection(session: Session, ident: int) -> str | None:
