@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 DEMO_COLLECTION_ID = 1
+TRY_INIT_COLLECTION_ID = 2
 DEMO_STORAGE_ID = 1
 DEMO_PROJECT_ID = 1
 DEMO_BATCH = "2026-11-24_batch_001"
@@ -38,7 +39,8 @@ META_SCHEMA: dict[str, Any] = {
 
 
 def demo_seed(storage_location: str) -> dict[str, Any]:
-    """Sandbox seed: one storage, the demo data collection with its meta schema, one project."""
+    """Sandbox seed: one storage, the demo data collection with its meta schema (and an empty one like it), one
+    project."""
     return {
         "storages": [
             {
@@ -51,17 +53,23 @@ def demo_seed(storage_location: str) -> dict[str, Any]:
             }
         ],
         "data_collections": [
-            {
-                "id": DEMO_COLLECTION_ID,
-                "name": "Chest X-ray (demo)",
-                "file_specifications": [
-                    {"name": "image_1", "file_type": "image", "extensions": [".png", ".jpg", ".jpeg"], "is_required": True, "is_primary": True},
-                    {"name": "label_1", "file_type": "data", "extensions": [".json"], "is_required": True},
-                ],
-                "meta": {"data_unit_meta_schema": META_SCHEMA},
-            }
+            _collection(DEMO_COLLECTION_ID, "Chest X-ray (demo)"),
+            # the same shape, left empty for a newcomer's own pipeline ('scripts/cli init', see the README)
+            _collection(TRY_INIT_COLLECTION_ID, "My chest X-rays"),
         ],
         "projects": [{"id": DEMO_PROJECT_ID, "title": "Chest X-ray labeling (demo)", "data_collection": DEMO_COLLECTION_ID}],
+    }
+
+
+def _collection(ident: int, name: str) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "name": name,
+        "file_specifications": [
+            {"name": "image_1", "file_type": "image", "extensions": [".png", ".jpg", ".jpeg"], "is_required": True, "is_primary": True},
+            {"name": "label_1", "file_type": "data", "extensions": [".json"], "is_required": True},
+        ],
+        "meta": {"data_unit_meta_schema": META_SCHEMA},
     }
 
 
