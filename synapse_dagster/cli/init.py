@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from synapse_dagster.cli.init_file import names_in, write_pipeline
 from synapse_dagster.cli.init_view import echo_all, preview_lines
 from synapse_dagster.cli.prompts import InitError, Prompter, Question
 from synapse_dagster.config.loading import PipelineConfigError, parse_pipeline_file, pipeline_file_path
-from synapse_dagster.config.models import BatchMode, PipelineConfig
+from synapse_dagster.config.models import NAME_RE, BatchMode, PipelineConfig
+from synapse_dagster.core.health.checks import one_line
 from synapse_dagster.core.health.synapse import sdk_version, synapse_checks
 from synapse_dagster.core.organize.specs import CollectionSpecs
-from synapse_dagster.core.plan.batch_plan import PlanSettings
 from synapse_dagster.core.setup.collections import (
     choice_of, default_storage, describe_collection, list_collections, required_meta_fields)
 from synapse_dagster.core.setup.preview import Preview, PreviewSettings, preview
@@ -79,8 +80,6 @@ class Session:
 
 def run_init(flags: InitFlags, *, interactive: bool) -> Path:
     """The whole wizard; returns the pipeline file it wrote."""
-    from synapse_dagster.cli.init_file import write_pipeline
-
     session = Session(flags, Prompter(interactive), SynapseResource(), pipeline_file_path(flags.pipelines).absolute())
     connect(session)
     pick_collection(session)
@@ -141,7 +140,7 @@ def adopt_collection(session: Session, ident: int) -> str | None:
     try:
         choice = choice_of(session.client.get_data_collection(ident))
     except Exception as exc:  # a 404 or a refusal: said as one line, and asked again in a terminal
-        return f"data collection {ident} cannot be read: {_short_error(exc)}"
+        return f"data collection {ident} cannot be read: {one_line(exc)}"
     if choice.specs is None:
         return f"data collection {ident} cannot be ingested into: {choice.problem}"
     session.specs = choice.specs
@@ -177,7 +176,7 @@ def _storage_problem(session: Session, answer: str) -> str | None:
     try:
         session.synapse.storage(int(answer))
     except Exception as exc:
-        return f"storage {answer} cannot be read: {_short_error(exc)}"
+        return f"storage {answer} cannot be read: {one_line(exc)}"
     return None
 
 
@@ -226,10 +225,7 @@ def pick_batches(session: Session) -> None:
     suggested = "folders" if first else "keys"
     choices = [(f"every sub-folder is one batch (folders mode; here: {', '.join(first[:5]) or 'none yet'})", "folders"),
                ("the whole source is one batch; batch keys are labels (keys mode)", "keys")]
-    given = session.flags.batches
-    if given is not None and given not in ("folders", "keys"):
-        raise InitError(f"--batches {given!r}: give folders or keys")
-    mode = given or session.ui.choose("How do new files arrive?", choices, default=suggested)
+    mode = session.flags.batches or session.ui.choose("How do new files arrive?", choices, default=suggested)
     session.values["batches"] = {"mode": mode}
     session.notes["batches.mode"] = ("each sub-folder of the source is one batch (partition key = its name)"
                                      if mode == "folders" else "each run reads the whole source; keys are labels")
@@ -263,7 +259,7 @@ def record_findings(session: Session, shown: Preview) -> None:
     if "pattern" not in session.values:
         session.values["pattern"] = "auto"
     if session.values["pattern"] == "auto" and "pattern" not in session.notes:
-        session.notes["pattern"] = f"init saw {shown.detection.pattern.value} in {shown.sampled}: " \
+        session.notes["pattern"] = f"detected {shown.detection.describe().split(',')[0]} in {shown.sampled}: " \
                                    f"{shown.detection.evidence[0]}"
     sheet = shown.sheet
     if sheet is None:
@@ -279,9 +275,7 @@ def planned_sample(session: Session) -> Preview:
     config = draft_config(session, "preview")
     roots = source_roots(session, session.values["source"]["path"])
     settings = PreviewSettings(
-        plan=PlanSettings(config.name, config.dataset_key_template, config.metadata.recipe(),
-                          config.max_file_size_mb * 2**20, config.content_policy.policy()),
-        sheet=config.sheet_settings(), per_batch_folder=config.batches.mode is BatchMode.FOLDERS,
+        plan=config.plan_settings(), sheet=config.sheet_settings(), per_batch_folder=config.batches.mode is BatchMode.FOLDERS,
         pattern=config.fixed_pattern, sidecars=tuple(config.metadata.sidecars))
     try:
         return preview(roots, session.specs, settings, storage=lambda: session.synapse.storage(config.storage),
@@ -314,23 +308,11 @@ def name_it(session: Session) -> None:
 
 
 def _name_problem(answer: str, taken: set[str], file: Path) -> str | None:
-    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", answer):
-        return "start with a letter and use only letters, digits and '_' (it becomes a Dagster asset prefix)"
+    if not NAME_RE.match(answer):
+        return "start with a letter and use only letters, digits and '_', at most 63 (it becomes a Dagster asset prefix)"
     if answer in taken:
         return f"{file.name} already has a pipeline named '{answer}'; choose another name"
     return None
-
-
-def names_in(file: Path) -> set[str]:
-    """The pipeline names an existing file already uses (none when it is missing or unreadable)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) if file.is_file() else None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return set()
-    pipelines = data.get("pipelines") if isinstance(data, dict) else None
-    return {str(p.get("name")) for p in pipelines or [] if isinstance(p, dict)}
 
 
 def _free_name(name: str, taken: set[str]) -> str:
@@ -345,7 +327,7 @@ def _project_problem(session: Session, answer: str) -> str | None:
     try:
         project = session.client.get_project(int(answer))
     except Exception as exc:
-        return f"project {answer} cannot be read: {_short_error(exc)}"
+        return f"project {answer} cannot be read: {one_line(exc)}"
     title = project.get("title") if isinstance(project, dict) else None
     session.notes["project"] = (f"'{title}': " if title else "") + "each created unit gets exactly one task there"
     return None
@@ -354,12 +336,6 @@ def _project_problem(session: Session, answer: str) -> str | None:
 def _slug(text: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
     return slug if slug[:1].isalpha() else f"ingest_{slug}".rstrip("_")
-
-
-def _short_error(exc: Exception) -> str:
-    from synapse_dagster.core.health.checks import one_line
-
-    return one_line(exc)
 
 
 def interactive_default() -> bool:

@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import yaml
+
 from synapse_dagster.cli.prompts import InitError
 from synapse_dagster.config.loading import PipelineConfigError, json_schema, load_pipeline_file
 from synapse_dagster.core.setup.pipeline_text import PipelineDraft, PipelineFileError, extended_file, new_file
@@ -27,7 +29,7 @@ def write_pipeline(session: Session, shown: Preview) -> Path:
     path, draft = session.file, PipelineDraft(_ordered(session.values), dict(session.notes))
     schema = f"./{SCHEMA_FILE}"
     if path.exists():
-        count = _pipeline_count(path)
+        count = len(names_in(path))
         if not session.ui.confirm(f"{path.name} exists with {count} pipeline(s): add '{draft.name}' to it?"):
             raise InitError("nothing written; give another file with --pipelines")
         try:
@@ -48,14 +50,14 @@ def _ordered(values: dict) -> dict:
     return {**known, **{k: v for k, v in values.items() if k not in known}}
 
 
-def _pipeline_count(path: Path) -> int:
-    import yaml
-
+def names_in(file: Path) -> set[str]:
+    """The pipeline names an existing file already uses (none when it is missing or unreadable)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return len(data.get("pipelines") or []) if isinstance(data, dict) else 0
-    except (OSError, yaml.YAMLError):
-        return 0
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) if file.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return set()
+    pipelines = data.get("pipelines") if isinstance(data, dict) else None
+    return {str(p.get("name")) for p in pipelines or [] if isinstance(p, dict)}
 
 
 def _replace_checked(path: Path, text: str) -> None:

@@ -38,9 +38,7 @@ def _pattern(session: Session, shown: Preview) -> bool:
     if not session.ui.interactive or "pattern" in session.values or not _once(session, "pattern"):
         return False
     if session.ui.confirm(f"Are the files organized as {shown.detection.pattern.value}?", default=True):
-        session.notes["pattern"] = f"detected {shown.detection.describe().split(',')[0]} in " \
-                                   f"{shown.sampled}: {shown.detection.evidence[0]}"
-        session.values["pattern"] = "auto"
+        session.values["pattern"] = "auto"  # its note, with the evidence, is written with the other findings
         return False
     chosen = session.ui.choose("How are they organized?", PATTERNS, default=Pattern.NESTED.value)
     session.values["pattern"], session.notes["pattern"] = chosen, "chosen in init (detection saw otherwise)"

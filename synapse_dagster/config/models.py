@@ -21,10 +21,11 @@ from synapse_dagster.core.organize.rules import FileRule, RuleSet
 from synapse_dagster.core.organize.layouts import Pattern
 from synapse_dagster.core.meta.sources import DEFAULT_PRECEDENCE, SOURCE_KINDS, MetaRecipe
 from synapse_dagster.core.meta.sheet_files import SheetSettings
+from synapse_dagster.core.plan.batch_plan import PlanSettings
 from synapse_dagster.core.plan.content import ContentPolicy
 from synapse_dagster.core.sources.roots import SourceSetting
 
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")  # a pipeline name: a Dagster asset key prefix
 # Dagster's own rules for owners and strict tags (dagster._utils.tags, definitions.utils), checked here so a bad
 # one is reported with its place in the pipeline file rather than as a definition error of some asset
 _EMAIL_RE = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Z|a-z]{2,7}\b")
@@ -298,7 +299,7 @@ class PipelineConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name_is_identifier(cls, value: str) -> str:
-        if not _NAME_RE.match(value):
+        if not NAME_RE.match(value):
             raise ValueError(
                 "must start with a letter and hold only letters, digits and '_' (it becomes a Dagster asset prefix)"
             )
@@ -393,6 +394,10 @@ class PipelineConfig(_Strict):
                           dict(source.connection.secrets_from_env) if source.connection else {})
             for spec, source in self.source_paths().items()
         ]
+
+    def plan_settings(self) -> PlanSettings:
+        return PlanSettings(self.name, self.dataset_key_template, self.metadata.recipe(), self.max_file_size_mb * 2**20,
+                            self.content_policy.policy())
 
     def sheet_settings(self) -> SheetSettings:
         return SheetSettings(self.metadata.excel_path, self.metadata.key_column, discover=self.single_path,

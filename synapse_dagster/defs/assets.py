@@ -33,7 +33,7 @@ from synapse_dagster.core.organize.detection import choose_pattern
 from synapse_dagster.core.organize.grouping import GroupingResult, Organization, OrganizationError, group_files
 from synapse_dagster.core.organize.layouts import SpecNames
 from synapse_dagster.core.organize.specs import CollectionShapeError, CollectionSpecs
-from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, PlanSettings, plan_batch
+from synapse_dagster.core.plan.batch_plan import BatchPlan, FileAccess, plan_batch
 from synapse_dagster.core.redaction import redact
 from synapse_dagster.core.sources.files import FILE_CODEC, SourceError
 from synapse_dagster.core.sources.inventory import Inventory, InventoryTally
@@ -161,8 +161,7 @@ def validated_meta(step: Step, collection_specs: CollectionSpecs, source_invento
         roots = step.roots()
         sheet = load_sheet(pipeline.sheet_settings(), source_inventory.files, roots,
                            lambda: step.synapse.storage(pipeline.storage), storage_label=f"storage {pipeline.storage}")
-    settings = PlanSettings(pipeline.name, pipeline.dataset_key_template, pipeline.metadata.recipe(),
-                            pipeline.max_file_size_mb * 2**20, pipeline.content_policy.policy())
+    settings = pipeline.plan_settings()
     access = FileAccess(read_bytes=lambda f: read_small(f, roots))  # data files are read once, at upload
     plan = plan_batch(grouped_data_units, collection_specs, step.batch, settings, sheet=sheet, access=access,
                       spill=step.spill())
